@@ -1,0 +1,28 @@
+/**
+ * Every activity, built from its clients. Workers call `createActivities` with real clients; tests pass the
+ * same factories simulated endpoints. Workflows import only the type.
+ */
+import type { AxiosInstance } from 'axios';
+import type { LedgerDrConfig } from '../shared/config';
+import { createAlertActivities } from './alerts/activities';
+import { createConfigActivities } from './config/activities';
+import { createHostActivities } from './hosts/activities';
+
+export interface ActivityDeps {
+  config: LedgerDrConfig;
+  /** HTTP client for webhooks; a default one when absent. */
+  http?: AxiosInstance;
+}
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createConfigActivities(deps),
+    ...createHostActivities(deps),
+    ...createAlertActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+export type { NetworkPlan, NodePlan } from './config/activities';
+export type { EndpointProbe, NodeCommandResult } from './hosts/activities';
+export type { Alert } from './alerts/activities';

@@ -1,0 +1,226 @@
+/**
+ * The operator's configuration file (`ledger-dr.yaml`): which networks exist, their nodes, how to reach and
+ * drive each node, and where credentials live (by reference only). Loaded and validated once at start-up; an
+ * error names the exact field and what was expected.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { checkTemplate } from './command-template';
+import type { SecretRef } from './secrets';
+
+export const DEFAULT_CONFIG_FILE = 'ledger-dr.yaml';
+
+/** Network and node names end up in workflow ids, file names and command lines: keep them plain. */
+const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const NAME_RULE = 'lowercase letters, digits and "-", starting with a letter or digit, at most 63 characters';
+export const networkName = z.string().regex(NAME, { error: `expected a name of ${NAME_RULE}` });
+const nodeId = z.string().regex(NAME, { error: `expected a node id of ${NAME_RULE}` });
+
+const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'expected an environment variable name' });
+const absolutePath = z
+  .string()
+  .min(1)
+  .refine((p) => path.isAbsolute(p) && !p.includes('\0'), { error: 'expected an absolute path' });
+
+/** A credential by reference. A plain string here is refused: secrets are never written into this file. */
+export const secretRef = z.union([z.strictObject({ env: envVarName }), z.strictObject({ file: absolutePath })], {
+  error: 'expected a reference {env: VARIABLE} or {file: /absolute/path}; secrets are never written inline',
+}) as z.ZodType<SecretRef>;
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http or https URL' });
+
+/** A command template whose placeholders must come from `allowed`. */
+export function commandTemplate(allowed: readonly string[]) {
+  return z
+    .string()
+    .min(1, { error: 'expected a command' })
+    .superRefine((template, ctx) => {
+      for (const problem of checkTemplate(template, allowed)) ctx.addIssue({ code: 'custom', message: problem });
+    });
+}
+
+// How commands reach a node's host. One shape per transport; the node's commands are the same whichever is used.
+const localExecutor = z.strictObject({
+  type: z.literal('local'),
+  cwd: absolutePath.optional(),
+});
+const sshExecutor = z.strictObject({
+  type: z.literal('ssh'),
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(22),
+  user: z.string().min(1),
+  privateKey: secretRef,
+  passphrase: secretRef.optional(),
+  /** Pinned host key (`ssh-keygen -lf key.pub`): a DR tool must not trust whichever host answers. */
+  hostKeySha256: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, {
+    error: 'expected a host key fingerprint such as SHA256:abc… (ssh-keygen -lf)',
+  }),
+});
+const kubectlExecutor = z.strictObject({
+  type: z.literal('kubectl'),
+  namespace: z.string().min(1),
+  pod: z.string().min(1),
+  container: z.string().min(1).optional(),
+  context: z.string().min(1).optional(),
+  kubeconfig: absolutePath.optional(),
+  /** kubectl itself, when it is not on the worker's PATH. */
+  binary: absolutePath.optional(),
+});
+const dockerExecutor = z.strictObject({
+  type: z.literal('docker'),
+  container: z.string().min(1),
+  /** docker itself, when it is not on the worker's PATH. */
+  binary: absolutePath.optional(),
+});
+export const executorConfig = z.discriminatedUnion(
+  'type',
+  [localExecutor, sshExecutor, kubectlExecutor, dockerExecutor],
+  {
+    error: 'expected an executor with type local, ssh, kubectl or docker',
+  },
+);
+export type ExecutorConfig = z.infer<typeof executorConfig>;
+
+/** Placeholders every node command may use. */
+export const NODE_COMMAND_VARIABLES = ['network', 'node'] as const;
+
+const nodeCommands = z.strictObject({
+  start: commandTemplate(NODE_COMMAND_VARIABLES).optional(),
+  stop: commandTemplate(NODE_COMMAND_VARIABLES).optional(),
+  status: commandTemplate(NODE_COMMAND_VARIABLES).optional(),
+});
+
+const nodeBase = z.strictObject({
+  id: nodeId,
+  url: httpUrl.optional(),
+  /** PEM file of the CA (or service certificate) that signs the node's TLS certificate. */
+  caFile: absolutePath.optional(),
+  executor: executorConfig.optional(),
+  commands: nodeCommands.default({}),
+});
+
+function uniqueNodeIds(nodes: { id: string }[], ctx: z.RefinementCtx) {
+  const seen = new Set<string>();
+  nodes.forEach((node, i) => {
+    if (seen.has(node.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate node id "${node.id}"` });
+    seen.add(node.id);
+  });
+}
+
+function networkOf<K extends string>(kind: K) {
+  return z.strictObject({
+    kind: z.literal(kind),
+    description: z.string().optional(),
+    /** Default executor for nodes that do not name their own; local when absent. */
+    executor: executorConfig.default({ type: 'local' }),
+    nodes: z.array(nodeBase).min(1, { error: 'expected at least one node' }).superRefine(uniqueNodeIds),
+  });
+}
+
+export const networkConfig = z.discriminatedUnion('kind', [networkOf('ccf'), networkOf('canton'), networkOf('corda')], {
+  error: 'expected kind: ccf, canton or corda',
+});
+export type NetworkConfig = z.infer<typeof networkConfig>;
+export type NodeConfig = NetworkConfig['nodes'][number];
+
+const webhook = z.strictObject({
+  name: nodeId,
+  url: httpUrl,
+  token: secretRef.optional(),
+});
+
+export const ledgerDrConfig = z.strictObject({
+  temporal: z
+    .strictObject({
+      taskQueue: z.string().min(1).default('ledger-dr'),
+    })
+    .default({ taskQueue: 'ledger-dr' }),
+  alerts: z
+    .strictObject({
+      webhooks: z.array(webhook).default([]),
+    })
+    .default({ webhooks: [] }),
+  networks: z.record(networkName, networkConfig),
+});
+export type LedgerDrConfig = z.infer<typeof ledgerDrConfig>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`${source}: invalid configuration\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/** `networks.prod.nodes[2].url` from zod's path array. */
+export function formatIssuePath(issuePath: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of issuePath) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out || '(top level)';
+}
+
+/** One line per problem: `path: message`. Unions report the branch that came closest, not every alternative. */
+export function formatZodError(error: z.ZodError, prefix: readonly PropertyKey[] = []): string[] {
+  return error.issues.map((issue) => `${formatIssuePath([...prefix, ...issue.path])}: ${describeIssue(issue)}`);
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys')
+    return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+  if (issue.code === 'invalid_type' && issue.message.includes('received undefined'))
+    return `required: expected ${issue.expected}`;
+  if (issue.code === 'invalid_key') return issue.issues.map((inner) => inner.message).join('; ');
+  return issue.message;
+}
+
+/** Parses and validates configuration text; `source` names the file in error messages. */
+export function parseConfig(text: string, source: string): LedgerDrConfig {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => `YAML ${e.linePos?.[0] ? `line ${e.linePos[0].line}` : ''}: ${e.message.split('\n')[0]}`),
+    );
+  }
+  const result = ledgerDrConfig.safeParse(doc.toJS() ?? {});
+  if (!result.success) throw new ConfigError(source, formatZodError(result.error));
+  return result.data;
+}
+
+export function configPath(env: NodeJS.ProcessEnv = process.env, explicit?: string): string {
+  return path.resolve(explicit ?? env.LEDGER_DR_CONFIG ?? DEFAULT_CONFIG_FILE);
+}
+
+export function loadConfig(file: string): LedgerDrConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(file, [
+      code === 'ENOENT'
+        ? 'file not found; copy ledger-dr.example.yaml to ledger-dr.yaml or set LEDGER_DR_CONFIG'
+        : `cannot read the file (${code ?? 'unknown error'})`,
+    ]);
+  }
+  return parseConfig(text, file);
+}
+
+/** The network, or an error that lists the configured ones. */
+export function findNetwork(config: LedgerDrConfig, name: string): NetworkConfig {
+  const network = config.networks[name];
+  if (!network) {
+    const known = Object.keys(config.networks);
+    throw new ConfigError('input', [
+      `network: no network named "${name}" in the configuration; configured: ${known.join(', ') || 'none'}`,
+    ]);
+  }
+  return network;
+}

@@ -1,0 +1,7 @@
+import path from 'node:path';
+
+export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+/** Scratch space for test runs; git-ignored, and each test makes its own subfolder. */
+export const TEST_DATA_DIR = path.join(PROJECT_ROOT, '.data', 'test');
+/** Screenshots and other artefacts a reviewer may want to look at after a run. */
+export const TEST_ARTIFACTS_DIR = path.join(PROJECT_ROOT, 'test-artifacts');

@@ -1,0 +1,37 @@
+/**
+ * Builds the ledger-dr worker: every workflow and every activity on one task queue. Used by the worker
+ * process, the demo and the tests, so all three run the same registration.
+ */
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../activities';
+
+export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+export interface LedgerWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  deps: ActivityDeps;
+  /** A pre-built workflow bundle (tests build one and share it); bundled from source when absent. */
+  workflowBundlePath?: string;
+  identity?: string;
+  tuning?: Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxCachedWorkflows'>;
+}
+
+export async function createLedgerWorker(options: LedgerWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    ...(options.identity ? { identity: options.identity } : {}),
+    activities: createActivities(options.deps),
+    ...(options.workflowBundlePath
+      ? { workflowBundle: { codePath: options.workflowBundlePath } }
+      : { workflowsPath: WORKFLOWS_PATH }),
+    // After a worker dies, its runs' next tasks wait on its sticky queue for this long before any other
+    // worker may take them. Recovery runs are short histories, so a cache miss costs little; a stall costs
+    // the operator time on their worst day.
+    stickyQueueScheduleToStartTimeout: '3s',
+    ...options.tuning,
+  });
+}

@@ -1,0 +1,174 @@
+/**
+ * What every procedure shares: its report (built from workflow time, so it is deterministic), its phase
+ * (a search attribute, so the UI can list runs by phase), what it is waiting for and from whom, and the
+ * queries that expose all of it while the run is in progress.
+ */
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { defineQuery, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { ProcedureReport, StepRecord } from '../../shared/report';
+import { NETWORK_ATTRIBUTE, PHASE_ATTRIBUTE, PROCEDURE_ATTRIBUTE } from '../../shared/search-attributes';
+
+export interface Awaiting {
+  /** What the run needs ("approval to proceed", "recovery shares (2 of 3)"). */
+  what: string;
+  /** Who can provide it ("any operator", "members m0, m1"). */
+  from: string;
+  since: string;
+}
+
+export interface ProcedureStatus {
+  procedure: string;
+  network: string;
+  phase: string;
+  awaiting: Awaiting[];
+  report: ProcedureReport;
+}
+
+export const statusQuery = defineQuery<ProcedureStatus>('status');
+export const reportQuery = defineQuery<ProcedureReport>('report');
+
+const now = () => new Date(Date.now()).toISOString();
+
+export class Procedure {
+  readonly report: ProcedureReport;
+  private phase = 'starting';
+  private awaiting: Awaiting[] = [];
+
+  constructor(
+    readonly procedure: string,
+    readonly network: string,
+  ) {
+    const info = workflowInfo();
+    this.report = {
+      procedure,
+      network,
+      workflowId: info.workflowId,
+      runId: info.runId,
+      outcome: 'in-progress',
+      startedAt: now(),
+      steps: [],
+      decisions: [],
+      operatorActions: [],
+      backups: [],
+      notes: [],
+    };
+    setHandler(reportQuery, () => this.report);
+    setHandler(statusQuery, () => ({
+      procedure: this.procedure,
+      network: this.network,
+      phase: this.phase,
+      awaiting: this.awaiting,
+      report: this.report,
+    }));
+    upsertSearchAttributes([
+      { key: NETWORK_ATTRIBUTE, value: network },
+      { key: PROCEDURE_ATTRIBUTE, value: procedure },
+      { key: PHASE_ATTRIBUTE, value: this.phase },
+    ]);
+  }
+
+  setPhase(phase: string): void {
+    if (phase === this.phase) return;
+    this.phase = phase;
+    upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: phase }]);
+  }
+
+  /** Runs one runbook step, recording when it started and ended and how it went. */
+  async step<T>(name: string, title: string, work: () => Promise<T>, describe?: (result: T) => string): Promise<T> {
+    this.setPhase(name);
+    const record: StepRecord = { name, title, startedAt: now() };
+    this.report.steps.push(record);
+    try {
+      const result = await work();
+      this.endStep(record, 'succeeded', describe?.(result));
+      return result;
+    } catch (err) {
+      this.endStep(record, 'failed', failureMessage(err));
+      throw err;
+    }
+  }
+
+  skip(name: string, title: string, reason: string): void {
+    const at = now();
+    this.report.steps.push({
+      name,
+      title,
+      startedAt: at,
+      endedAt: at,
+      durationMs: 0,
+      outcome: 'skipped',
+      detail: reason,
+    });
+  }
+
+  decide(decision: string, reason: string): void {
+    this.report.decisions.push({ at: now(), decision, reason });
+  }
+
+  operatorAction(actor: string, action: string, detail?: string): void {
+    this.report.operatorActions.push({ at: now(), actor, action, detail });
+  }
+
+  note(text: string): void {
+    this.report.notes.push(text);
+  }
+
+  await(what: string, from: string): void {
+    this.awaiting.push({ what, from, since: now() });
+  }
+
+  received(what: string): void {
+    this.awaiting = this.awaiting.filter((a) => a.what !== what);
+  }
+
+  succeed(): ProcedureReport {
+    this.finish('succeeded');
+    this.setPhase('completed');
+    return this.report;
+  }
+
+  /** Records the failure and returns the error to throw, so the run fails with a readable message. */
+  fail(err: unknown): unknown {
+    this.finish('failed', failureMessage(err));
+    this.setPhase('failed');
+    return err;
+  }
+
+  private finish(outcome: 'succeeded' | 'failed', failure?: string): void {
+    this.report.outcome = outcome;
+    this.report.endedAt = now();
+    this.report.durationMs = Date.parse(this.report.endedAt) - Date.parse(this.report.startedAt);
+    if (failure) this.report.failure = failure;
+    this.awaiting = [];
+  }
+
+  private endStep(record: StepRecord, outcome: StepRecord['outcome'], detail?: string): void {
+    record.endedAt = now();
+    record.durationMs = Date.parse(record.endedAt) - Date.parse(record.startedAt);
+    record.outcome = outcome;
+    if (detail) record.detail = detail;
+  }
+}
+
+/** The innermost meaningful message: activity failures wrap the error that explains them. */
+export function failureMessage(err: unknown): string {
+  let current: unknown = err;
+  while (current instanceof ActivityFailure && current.cause) current = current.cause;
+  return current instanceof Error ? current.message : String(current);
+}
+
+/**
+ * Activity failures that are not worth retrying (bad input, refused preconditions) end the workflow with the
+ * activity's own message; anything else is rethrown unchanged.
+ */
+export function asWorkflowFailure(err: unknown): unknown {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) {
+    return ApplicationFailure.create({
+      message: err.cause.message,
+      type: err.cause.type ?? undefined,
+      nonRetryable: true,
+      details: err.cause.details ?? undefined,
+    });
+  }
+  return err;
+}
