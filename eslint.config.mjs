@@ -73,6 +73,8 @@ export default tseslint.config(
                 '**/shared/logger',
                 '**/shared/temporal*',
                 '**/shared/dev-server',
+                '**/shared/cose',
+                '**/shared/pki',
                 '**/workers/**',
                 '**/api/**',
                 '**/cli/**',

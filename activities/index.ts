@@ -5,6 +5,7 @@
 import type { AxiosInstance } from 'axios';
 import type { LedgerDrConfig } from '../shared/config';
 import { createAlertActivities } from './alerts/activities';
+import { createCcfActivities } from './ccf/activities';
 import { createConfigActivities } from './config/activities';
 import { createHostActivities } from './hosts/activities';
 
@@ -19,6 +20,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createConfigActivities(deps),
     ...createHostActivities(deps),
     ...createAlertActivities(deps),
+    ...createCcfActivities(deps),
   };
 }
 
@@ -26,3 +28,16 @@ export type Activities = ReturnType<typeof createActivities>;
 export type { NetworkPlan, NodePlan } from './config/activities';
 export type { EndpointProbe, NodeCommandResult } from './hosts/activities';
 export type { Alert } from './alerts/activities';
+export type {
+  CcfPlan,
+  CcfNodePlan,
+  CcfMemberPlan,
+  CertificateWrite,
+  ConsensusProbe,
+  LaunchResult,
+  NodeObservation,
+  ProposalObservation,
+  ServiceObservation,
+  ShareSubmission,
+} from './ccf/activities';
+export type { CcfRole } from './ccf/layout';

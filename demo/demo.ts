@@ -16,7 +16,7 @@ import { PROJECT_ROOT } from '../shared/temporal-cli';
 import { installRuntime } from '../workers/runtime';
 import { createLedgerWorker } from '../workers/worker';
 import { printProgress, printReport } from './progress';
-import { preflightScenario } from './scenarios/preflight';
+import { ccfRecoveryScenario } from './scenarios/ccf-recovery';
 import type { DemoScenario } from './scenarios/scenario';
 
 interface DemoOptions {
@@ -102,7 +102,7 @@ async function main(): Promise<number> {
     console.log(`  Temporal:    ${server.address} (CLI from ${server.cli.source})`);
     console.log(`  Temporal UI: ${server.uiUrl}`);
 
-    const scenario: DemoScenario = preflightScenario;
+    const scenario = ccfRecoveryScenario as DemoScenario;
     const prepared = await scenario.prepare(options.dataDir);
     cleanups.push(() => prepared.stop());
     for (const line of prepared.describe()) console.log(`  ${line}`);

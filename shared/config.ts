@@ -30,6 +30,12 @@ export const secretRef = z.union([z.strictObject({ env: envVarName }), z.strictO
 }) as z.ZodType<SecretRef>;
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http or https URL' });
+/** CCF serves only TLS, and its address must be a host:port the node can bind: no path. */
+const ccfNodeUrl = z
+  .url({ protocol: /^https$/, error: 'expected an https URL such as https://10.0.0.4:8000' })
+  .refine((u) => new URL(u).port !== '' && ['', '/'].includes(new URL(u).pathname), {
+    error: 'expected an https URL with an explicit port and no path, such as https://10.0.0.4:8000',
+  });
 
 /** A command template whose placeholders must come from `allowed`. */
 export function commandTemplate(allowed: readonly string[]) {
@@ -119,10 +125,60 @@ function networkOf<K extends string>(kind: K) {
   });
 }
 
-export const networkConfig = z.discriminatedUnion('kind', [networkOf('ccf'), networkOf('canton'), networkOf('corda')], {
+/** Placeholders a CCF launcher command may use: `{{config}}` is the rendered cchost configuration file. */
+export const CCF_LAUNCHER_VARIABLES = ['network', 'node', 'config', 'role', 'workDir'] as const;
+
+/** A node of the crashed service: where it listened and where its ledger and snapshots survive. */
+const ccfNode = nodeBase.extend({
+  url: ccfNodeUrl,
+  ledgerDirectory: absolutePath,
+  /** Further directories of committed ledger files (cchost `ledger.read_only_directories`). */
+  readOnlyLedgerDirectories: z.array(absolutePath).default([]),
+  snapshotsDirectory: absolutePath.optional(),
+});
+
+const ccfMember = z.strictObject({
+  name: nodeId,
+  certificateFile: absolutePath,
+  /** Drill mode only: the member's signing key, so ledger-dr can sign governance requests for it. */
+  signingKey: secretRef.optional(),
+  /** Drill mode only: the member's share-encryption private key, to decrypt its recovery share. */
+  encryptionKey: secretRef.optional(),
+});
+
+const ccfSettings = z.strictObject({
+  /** The crashed service's certificate: trusted to probe the old nodes, and required by Recover nodes. */
+  previousServiceIdentityFile: absolutePath,
+  /**
+   * Rendered cchost configurations, fresh ledger directories and the new service certificate go here, one
+   * folder per recovery. Worker and node hosts must both see it (local disk, or a shared mount).
+   */
+  workDirectory: absolutePath,
+  /** Every ledger and snapshot directory is copied here, one timestamped folder per recovery. */
+  backupDirectory: absolutePath,
+  /** Where the new service certificate is written once the service is open. */
+  serviceCertificateDestinations: z.array(absolutePath).default([]),
+  launcher: z.strictObject({
+    /** Starts cchost with `--config {{config}}` and returns once it runs (systemd-run, nohup, kubectl…). */
+    start: commandTemplate(CCF_LAUNCHER_VARIABLES),
+    /** Stops the cchost started with that configuration; must succeed when it is already stopped. */
+    stop: commandTemplate(CCF_LAUNCHER_VARIABLES),
+  }),
+  /** Extra cchost settings merged into every rendered configuration (enclave, attestation, logging…). */
+  cchostOverlay: z.record(z.string(), z.unknown()).default({}),
+  members: z.array(ccfMember).min(1, { error: 'expected at least one member' }),
+});
+
+const ccfNetwork = networkOf('ccf').extend({
+  nodes: z.array(ccfNode).min(1, { error: 'expected at least one node' }).superRefine(uniqueNodeIds),
+  ccf: ccfSettings,
+});
+
+export const networkConfig = z.discriminatedUnion('kind', [ccfNetwork, networkOf('canton'), networkOf('corda')], {
   error: 'expected kind: ccf, canton or corda',
 });
 export type NetworkConfig = z.infer<typeof networkConfig>;
+export type CcfNetworkConfig = z.infer<typeof ccfNetwork>;
 export type NodeConfig = NetworkConfig['nodes'][number];
 
 const webhook = z.strictObject({

@@ -10,7 +10,7 @@ import { devServerAddress, scratchDir, uniqueTaskQueue, writeConfig } from './he
 
 describe('worker process', () => {
   it('logs JSON, serves Prometheus metrics and shuts down cleanly on SIGTERM', async () => {
-    const { file } = writeConfig(scratchDir('worker'), { networks: { w: { kind: 'ccf', nodes: [{ id: 'n0' }] } } });
+    const { file } = writeConfig(scratchDir('worker'), { networks: { w: { kind: 'corda', nodes: [{ id: 'n0' }] } } });
     const metricsPort = await freePort();
     const worker = await startWorkerProcess({
       configFile: file,
@@ -37,7 +37,7 @@ describe('worker process', () => {
   it('explains a bad configuration in one readable message, without a stack trace', () => {
     const dir = scratchDir('worker-bad');
     const file = path.join(dir, 'ledger-dr.yaml');
-    writeFileSync(file, 'networks:\n  prod:\n    kind: ccf\n    nodes:\n      - { id: n0, url: "ftp://x" }\n');
+    writeFileSync(file, 'networks:\n  prod:\n    kind: corda\n    nodes:\n      - { id: n0, url: "ftp://x" }\n');
     const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'main.ts')], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, LEDGER_DR_CONFIG: file, TEMPORAL_ADDRESS: devServerAddress() },

@@ -1,2 +1,3 @@
-// Every workflow the worker registers. One file per procedure.
 export { networkPreflight } from './network-preflight';
+export { ccfRecovery } from './ccf-recovery';
+export { ccfHealthWatch } from './ccf-health-watch';

@@ -26,7 +26,7 @@ describe('worker crash mid-activity', () => {
       const taskQueue = uniqueTaskQueue('crash');
       const { file } = writeConfig(scratchDir('crash'), {
         alerts: { webhooks: [{ name: 'ops', url: webhook.url }] },
-        networks: { crashnet: { kind: 'ccf', nodes: [{ id: 'n0', commands: { status: 'exit 1' } }] } },
+        networks: { crashnet: { kind: 'corda', nodes: [{ id: 'n0', commands: { status: 'exit 1' } }] } },
       });
       const first = await startWorkerProcess({ configFile: file, taskQueue });
       let second: Awaited<ReturnType<typeof startWorkerProcess>> | undefined;

@@ -26,7 +26,7 @@ describe('network-preflight on a real Temporal server', () => {
       alerts: { webhooks: [{ name: 'ops', url: webhook.url }] },
       networks: {
         alpha: {
-          kind: 'ccf',
+          kind: 'corda',
           nodes: [
             { id: 'n0', url: node.url, commands: { status: 'echo running {{node}}' } },
             { id: 'n1', commands: { status: 'echo stopped >&2; exit 3' } },

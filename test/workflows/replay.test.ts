@@ -32,7 +32,7 @@ describe('workflow replay', () => {
     const { config } = writeConfig(scratchDir('replay'), {
       networks: {
         replaynet: {
-          kind: 'ccf',
+          kind: 'corda',
           nodes: [
             { id: 'n0', commands: { status: 'true' } },
             { id: 'n1', commands: { status: 'exit 2' } },

@@ -21,6 +21,8 @@ export interface ProcedureStatus {
   network: string;
   phase: string;
   awaiting: Awaiting[];
+  /** Procedure-specific progress (per-node states, shares submitted…), shown while the run is in progress. */
+  progress?: unknown;
   report: ProcedureReport;
 }
 
@@ -33,6 +35,7 @@ export class Procedure {
   readonly report: ProcedureReport;
   private phase = 'starting';
   private awaiting: Awaiting[] = [];
+  private progress: unknown;
 
   constructor(
     readonly procedure: string,
@@ -58,6 +61,7 @@ export class Procedure {
       network: this.network,
       phase: this.phase,
       awaiting: this.awaiting,
+      progress: this.progress,
       report: this.report,
     }));
     upsertSearchAttributes([
@@ -71,6 +75,19 @@ export class Procedure {
     if (phase === this.phase) return;
     this.phase = phase;
     upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: phase }]);
+  }
+
+  /** What the status query shows as progress; pass the same object again after changing it, or a new one. */
+  setProgress(progress: unknown): void {
+    this.progress = progress;
+  }
+
+  get currentPhase(): string {
+    return this.phase;
+  }
+
+  isAwaiting(what: string): boolean {
+    return this.awaiting.some((a) => a.what === what);
   }
 
   /** Runs one runbook step, recording when it started and ended and how it went. */

@@ -1,0 +1,25 @@
+/**
+ * Names shared by workflows and the clients that start them. A recovery's workflow id is derived from its
+ * network, so Temporal itself refuses a second recovery of the same network while one runs.
+ */
+
+export const PROCEDURES = {
+  ccfRecovery: { name: 'ccf-recovery', workflowType: 'ccfRecovery' },
+  ccfHealthWatch: { name: 'ccf-health-watch', workflowType: 'ccfHealthWatch' },
+  networkPreflight: { name: 'network-preflight', workflowType: 'networkPreflight' },
+} as const;
+
+export type ProcedureName = (typeof PROCEDURES)[keyof typeof PROCEDURES]['name'];
+
+/** `ccf-recovery:prod`: one running recovery per network and procedure. */
+export function procedureWorkflowId(procedure: ProcedureName, network: string): string {
+  return `${procedure}:${network}`;
+}
+
+/** Updates and signals an operator (or a member) sends to a running recovery. */
+export const CCF_RECOVERY_UPDATES = {
+  approve: 'approve',
+  proposalSubmitted: 'proposalSubmitted',
+  vote: 'vote',
+  sharesSubmitted: 'sharesSubmitted',
+} as const;
