@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
+import { createDataConverter } from '../shared/codec';
 import { createLogger } from '../shared/logger';
 import { startDevServer, type DevServer } from '../shared/dev-server';
 import { PROJECT_ROOT } from '../shared/temporal-cli';
@@ -107,6 +108,7 @@ async function main(): Promise<number> {
     cleanups.push(() => prepared.stop());
     for (const line of prepared.describe()) console.log(`  ${line}`);
 
+    const dataConverter = await createDataConverter(prepared.config);
     const nativeConnection = await NativeConnection.connect({ address: server.address });
     cleanups.push(() => nativeConnection.close());
     const taskQueue = 'ledger-dr-demo';
@@ -115,6 +117,7 @@ async function main(): Promise<number> {
       namespace: 'default',
       taskQueue,
       deps: { config: prepared.config },
+      dataConverter,
     });
     const workerRun = worker.run();
     cleanups.push(async () => {
@@ -125,7 +128,7 @@ async function main(): Promise<number> {
 
     const connection = await Connection.connect({ address: server.address });
     cleanups.push(() => connection.close());
-    const client = new Client({ connection, namespace: 'default' });
+    const client = new Client({ connection, namespace: 'default', dataConverter });
 
     const handle = await scenario.start(client, taskQueue);
     const runUrl = `${server.uiUrl}/namespaces/default/workflows/${encodeURIComponent(handle.workflowId)}/${handle.firstExecutionRunId}/history`;

@@ -187,6 +187,30 @@ const webhook = z.strictObject({
   token: secretRef.optional(),
 });
 
+const encryptionKey = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, { error: 'expected a key id of letters, digits, ".", "_", "-"' }),
+  /** 32 random bytes, base64 (`openssl rand -base64 32`). */
+  key: secretRef,
+});
+
+const encryption = z
+  .strictObject({
+    /** The key that seals new payloads; the others are kept to read older ones. */
+    activeKey: z.string().min(1),
+    keys: z.array(encryptionKey).min(1, { error: 'expected at least one key' }),
+  })
+  .superRefine((e, ctx) => {
+    if (!e.keys.some((k) => k.id === e.activeKey)) {
+      ctx.addIssue({ code: 'custom', path: ['activeKey'], message: `no key "${e.activeKey}" in encryption.keys` });
+    }
+  });
+
+const apiToken = z.strictObject({
+  name: z.string().min(1),
+  token: secretRef,
+  role: z.enum(['viewer', 'operator', 'approver']),
+});
+
 export const ledgerDrConfig = z.strictObject({
   temporal: z
     .strictObject({
@@ -198,6 +222,16 @@ export const ledgerDrConfig = z.strictObject({
       webhooks: z.array(webhook).default([]),
     })
     .default({ webhooks: [] }),
+  /** Payload encryption for everything stored in Temporal. Without it, runs are stored in plaintext. */
+  encryption: encryption.optional(),
+  api: z
+    .strictObject({
+      /** Bearer tokens and their roles: viewer reads, operator starts and cancels, approver approves and votes. */
+      tokens: z.array(apiToken).default([]),
+      /** Origins allowed to call the codec endpoint from a browser (the Temporal UI). */
+      corsOrigins: z.array(z.string().min(1)).default([]),
+    })
+    .default({ tokens: [], corsOrigins: [] }),
   networks: z.record(networkName, networkConfig),
 });
 export type LedgerDrConfig = z.infer<typeof ledgerDrConfig>;

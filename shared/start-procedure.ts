@@ -29,7 +29,13 @@ export class ProcedureAlreadyRunningError extends Error {
 
 export async function startProcedure(
   client: Client,
-  options: { procedure: ProcedureKey; network: string; taskQueue: string; input: object },
+  options: {
+    procedure: ProcedureKey;
+    network: string;
+    taskQueue: string;
+    input: object;
+    memo?: Record<string, unknown>;
+  },
 ): Promise<WorkflowHandleWithFirstExecutionRunId> {
   const { name, workflowType } = PROCEDURES[options.procedure];
   const workflowId = procedureWorkflowId(name, options.network);
@@ -41,6 +47,7 @@ export async function startProcedure(
       // A finished run does not block the next one; a running one does.
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       workflowIdConflictPolicy: 'FAIL',
+      ...(options.memo ? { memo: options.memo } : {}),
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {

@@ -4,15 +4,23 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { FAILURE_CONVERTER_PATH } from '../shared/codec';
 import { startDevServer } from '../shared/dev-server';
 import { WORKFLOWS_PATH } from '../workers/worker';
 import { TEST_DATA_DIR } from './helpers/paths';
 
 export default async function globalSetup(): Promise<void> {
   mkdirSync(TEST_DATA_DIR, { recursive: true });
+  // The payload encryption key of every test client and worker (test/helpers/temporal.ts).
+  writeFileSync(path.join(TEST_DATA_DIR, 'codec.key'), randomBytes(32).toString('base64'));
   const server = await startDevServer();
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    failureConverterPath: FAILURE_CONVERTER_PATH,
+    logger: quietLogger,
+  });
   const bundlePath = path.join(TEST_DATA_DIR, 'workflow-bundle.js');
   writeFileSync(bundlePath, code);
   process.env.LEDGER_DR_TEST_TEMPORAL_ADDRESS = server.address;

@@ -9,7 +9,9 @@
  *   LOG_LEVEL                   pino level (default info)
  */
 import { NativeConnection } from '@temporalio/worker';
+import { CodecError, createDataConverter } from '../shared/codec';
 import { configPath, ConfigError, loadConfig } from '../shared/config';
+import { SecretUnavailableError } from '../shared/secrets';
 import { createLogger } from '../shared/logger';
 import { ensureSearchAttributes, taskQueue, temporalSettings } from '../shared/temporal';
 import { installRuntime } from './runtime';
@@ -28,7 +30,9 @@ async function main(): Promise<void> {
   if (attributes.added.length > 0) logger.info({ added: attributes.added }, 'registered search attributes');
   if (attributes.problem) logger.warn(attributes.problem);
   const queue = taskQueue(config.temporal.taskQueue);
+  if (!config.encryption) logger.warn('no encryption configured: workflow inputs and results are stored in plaintext');
   const worker = await createLedgerWorker({
+    dataConverter: await createDataConverter(config),
     connection,
     namespace: settings.namespace,
     taskQueue: queue,
@@ -56,7 +60,7 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   // Operators get the message, not a stack trace, for the errors they can fix.
-  if (err instanceof ConfigError) {
+  if (err instanceof ConfigError || err instanceof CodecError || err instanceof SecretUnavailableError) {
     process.stderr.write(`${err.message}\n`);
   } else {
     process.stderr.write(`ledger-dr worker failed: ${err instanceof Error ? err.message : String(err)}\n`);

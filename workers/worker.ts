@@ -2,6 +2,7 @@
  * Builds the ledger-dr worker: every workflow and every activity on one task queue. Used by the worker
  * process, the demo and the tests, so all three run the same registration.
  */
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 
@@ -15,6 +16,8 @@ export interface LedgerWorkerOptions {
   /** A pre-built workflow bundle (tests build one and share it); bundled from source when absent. */
   workflowBundlePath?: string;
   identity?: string;
+  /** Encrypting data converter (`createDataConverter`); plaintext when absent. */
+  dataConverter?: DataConverter;
   tuning?: Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxCachedWorkflows'>;
 }
 
@@ -25,6 +28,7 @@ export async function createLedgerWorker(options: LedgerWorkerOptions): Promise<
     taskQueue: options.taskQueue,
     ...(options.identity ? { identity: options.identity } : {}),
     activities: createActivities(options.deps),
+    ...(options.dataConverter ? { dataConverter: forBundle(options.dataConverter, options.workflowBundlePath) } : {}),
     ...(options.workflowBundlePath
       ? { workflowBundle: { codePath: options.workflowBundlePath } }
       : { workflowsPath: WORKFLOWS_PATH }),
@@ -34,4 +38,11 @@ export async function createLedgerWorker(options: LedgerWorkerOptions): Promise<
     stickyQueueScheduleToStartTimeout: '3s',
     ...options.tuning,
   });
+}
+
+/** A pre-built bundle already contains the failure converter (bundleWorkflowCode's failureConverterPath). */
+function forBundle(converter: DataConverter, bundlePath: string | undefined): DataConverter {
+  if (!bundlePath) return converter;
+  const { failureConverterPath: _bundled, ...rest } = converter;
+  return rest;
 }

@@ -3,7 +3,8 @@
  * (in this process) stands in for cchost; nodes are launched through the same launcher command templates an
  * operator configures, and the recovery runs as a drill (ledger-dr signs for the demo's members).
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../shared/config';
@@ -40,7 +41,11 @@ export const ccfRecoveryScenario: DemoScenario<CcfRecoveryResult> = {
       recoveryCount: 0,
     });
     const cchost = `${JSON.stringify(process.execPath)} --import tsx simulators/ccf/cchost.ts --simulator ${sim.controlUrl}`;
+    // The demo's payload key lives beside its Temporal database, so earlier runs stay readable in the UI.
+    const keyFile = path.join(dataDir, 'codec.key');
+    if (!existsSync(keyFile)) writeFileSync(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
     const raw = {
+      encryption: { activeKey: 'demo', keys: [{ id: 'demo', key: { file: keyFile } }] },
       networks: {
         demo: {
           kind: 'ccf',

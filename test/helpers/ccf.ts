@@ -27,6 +27,8 @@ export interface CcfTestNetwork {
   dir: string;
   configFile: string;
   config: LedgerDrConfig;
+  /** The configuration as written, to extend it (API tokens…) and write it again. */
+  rawConfig: object;
   fixture: Awaited<ReturnType<typeof createCrashedNetwork>>;
   addresses: Record<string, string>;
   certificateDestination: string;
@@ -104,6 +106,7 @@ export async function createCcfTestNetwork(
     dir,
     configFile: file,
     config,
+    rawConfig: raw,
     fixture,
     addresses: Object.fromEntries(options.nodes.map((n, i) => [n.id, `127.0.0.1:${ports[i]}`])),
     certificateDestination,

@@ -7,10 +7,17 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { stringify } from 'yaml';
+import { createDataConverter } from '../../shared/codec';
 import { parseConfig, type LedgerDrConfig } from '../../shared/config';
 import { createLedgerWorker } from '../../workers/worker';
 import type { ActivityDeps } from '../../activities';
 import { TEST_DATA_DIR } from './paths';
+
+/** Every test client and worker encrypts, as production does; the key file is written by the global setup. */
+export const TEST_ENCRYPTION = {
+  activeKey: 'test-key-1',
+  keys: [{ id: 'test-key-1', key: { file: path.join(TEST_DATA_DIR, 'codec.key') } }],
+};
 
 export function devServerAddress(): string {
   const address = process.env.LEDGER_DR_TEST_TEMPORAL_ADDRESS;
@@ -42,7 +49,11 @@ export async function connectTestTemporal(): Promise<TestTemporal> {
   const address = devServerAddress();
   const connection = await Connection.connect({ address });
   const nativeConnection = await NativeConnection.connect({ address });
-  const client = new Client({ connection, namespace: 'default' });
+  const client = new Client({
+    connection,
+    namespace: 'default',
+    dataConverter: await createDataConverter({ encryption: TEST_ENCRYPTION }),
+  });
   return {
     client,
     connection,
@@ -66,6 +77,7 @@ export async function startTestWorker(
     taskQueue,
     deps,
     workflowBundlePath: workflowBundlePath(),
+    dataConverter: await createDataConverter({ encryption: TEST_ENCRYPTION }),
   });
   const running = worker.run();
   return {
@@ -78,8 +90,8 @@ export async function startTestWorker(
 }
 
 /** Validates a configuration object like the worker would and writes it as YAML for worker processes. */
-export function writeConfig(dir: string, config: unknown): { file: string; config: LedgerDrConfig } {
-  const text = stringify(config);
+export function writeConfig(dir: string, config: object): { file: string; config: LedgerDrConfig } {
+  const text = stringify({ encryption: TEST_ENCRYPTION, ...config });
   const file = path.join(dir, 'ledger-dr.yaml');
   writeFileSync(file, text);
   return { file, config: parseConfig(text, file) };

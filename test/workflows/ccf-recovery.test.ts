@@ -8,6 +8,8 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
+import { createDataConverter } from '../../shared/codec';
+import { parseConfig } from '../../shared/config';
 import { createServiceIdentity } from '../../shared/pki';
 import { procedureWorkflowId } from '../../shared/procedures';
 import { ProcedureAlreadyRunningError, startProcedure } from '../../shared/start-procedure';
@@ -22,6 +24,7 @@ import {
   connectTestTemporal,
   startTestWorker,
   uniqueTaskQueue,
+  TEST_ENCRYPTION,
   workflowBundlePath,
   type TestTemporal,
 } from '../helpers/temporal';
@@ -127,7 +130,13 @@ describe('ccf-recovery', () => {
     expect(result.report.durationMs).toBeGreaterThan(0);
 
     // The run's history replays against the current workflow code without a determinism error.
-    await Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath() } }, await handle.fetchHistory());
+    await Worker.runReplayHistory(
+      {
+        workflowBundle: { codePath: workflowBundlePath() },
+        dataConverter: await createDataConverter({ encryption: TEST_ENCRYPTION }),
+      },
+      await handle.fetchHistory(),
+    );
   });
 
   it('completes with five nodes when one is unreachable and one is stuck, and names both', async () => {
@@ -359,9 +368,7 @@ describe('ccf-recovery', () => {
   });
 
   it('validates activity input at the boundary, naming the field', async () => {
-    const activities = createActivities({
-      config: { temporal: { taskQueue: 'x' }, alerts: { webhooks: [] }, networks: {} },
-    });
+    const activities = createActivities({ config: parseConfig('networks: {}', 'test') });
     await expect(
       activities.launchCcfNode({ network: 'prod', node: 'n0', role: 'Recover', recoveryId: '../../etc' }),
     ).rejects.toThrow(/^input\.recoveryId: expected a recovery id/);

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { createDataConverter } from '../../shared/codec';
 import { Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { networkPreflight } from '../../workflows';
@@ -15,12 +16,16 @@ import {
   scratchDir,
   startTestWorker,
   uniqueTaskQueue,
+  TEST_ENCRYPTION,
   workflowBundlePath,
   writeConfig,
   type TestTemporal,
 } from '../helpers/temporal';
 
 const HISTORIES_DIR = path.join(__dirname, '..', 'replay-histories');
+
+/** Histories of test runs are encrypted with the suite's key. */
+const converter = () => createDataConverter({ encryption: TEST_ENCRYPTION });
 
 describe('workflow replay', () => {
   let temporal: TestTemporal;
@@ -74,7 +79,10 @@ describe('workflow replay', () => {
 
   it('replays the history of a run that just completed', async () => {
     await expect(
-      Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath() } }, history),
+      Worker.runReplayHistory(
+        { workflowBundle: { codePath: workflowBundlePath() }, dataConverter: await converter() },
+        history,
+      ),
     ).resolves.toBeUndefined();
   });
 
@@ -83,14 +91,20 @@ describe('workflow replay', () => {
     async (file) => {
       const recorded = historyFromJSON(JSON.parse(readFileSync(path.join(HISTORIES_DIR, file), 'utf8')));
       await expect(
-        Worker.runReplayHistory({ workflowBundle: { codePath: workflowBundlePath() } }, recorded),
+        Worker.runReplayHistory(
+          { workflowBundle: { codePath: workflowBundlePath() }, dataConverter: await converter() },
+          recorded,
+        ),
       ).resolves.toBeUndefined();
     },
   );
 
   it('catches a non-deterministic change to the workflow', async () => {
     await expect(
-      Worker.runReplayHistory({ workflowsPath: require.resolve('../fixtures/reordered-preflight') }, history),
+      Worker.runReplayHistory(
+        { workflowsPath: require.resolve('../fixtures/reordered-preflight'), dataConverter: await converter() },
+        history,
+      ),
     ).rejects.toBeInstanceOf(DeterminismViolationError);
   });
 });
