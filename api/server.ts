@@ -38,7 +38,8 @@ export type Role = 'viewer' | 'operator' | 'approver';
 
 export interface Caller {
   name: string;
-  role: Role;
+  /** `local`: the CLI talking to Temporal directly, with the caller's own Temporal credentials. */
+  role: Role | 'local';
 }
 
 export interface ApiOptions {
@@ -161,7 +162,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     const caller = token ? options.tokens.get(token) : undefined;
     if (!caller)
       throw new ApiError(401, 'Unauthenticated', 'a valid bearer token is required (Authorization: Bearer …)');
-    if (!allowed.includes(caller.role)) {
+    if (caller.role !== 'local' && !allowed.includes(caller.role)) {
       throw new ApiError(403, 'Forbidden', `role ${caller.role} may not do this; it needs ${allowed.join(' or ')}`);
     }
     (req as FastifyRequest & { caller: Caller }).caller = caller;

@@ -6,15 +6,18 @@ import axios from 'axios';
 import { freePort } from './helpers/ports';
 import { PROJECT_ROOT } from './helpers/paths';
 import { startWorkerProcess } from './helpers/processes';
-import { devServerAddress, scratchDir, uniqueTaskQueue, writeConfig } from './helpers/temporal';
+import { connectTestTemporal, devServerAddress, scratchDir, uniqueTaskQueue, writeConfig } from './helpers/temporal';
+import { waitFor } from './helpers/wait';
+import { networkPreflight } from '../workflows';
 
 describe('worker process', () => {
   it('logs JSON, serves Prometheus metrics and shuts down cleanly on SIGTERM', async () => {
     const { file } = writeConfig(scratchDir('worker'), { networks: { w: { kind: 'corda', nodes: [{ id: 'n0' }] } } });
     const metricsPort = await freePort();
+    const taskQueue = uniqueTaskQueue('worker');
     const worker = await startWorkerProcess({
       configFile: file,
-      taskQueue: uniqueTaskQueue('worker'),
+      taskQueue,
       env: { LEDGER_DR_METRICS_ADDRESS: `127.0.0.1:${metricsPort}` },
     });
     try {
@@ -26,8 +29,25 @@ describe('worker process', () => {
         .find((entry) => entry.msg === 'worker running');
       expect(ready).toMatchObject({ address: devServerAddress(), namespace: 'default', networks: ['w'] });
 
-      const metrics = await axios.get<string>(`http://127.0.0.1:${metricsPort}/metrics`);
-      expect(metrics.data).toMatch(/^temporal_/m);
+      // A run of a procedure shows up in the per-procedure, per-network run metrics.
+      const temporal = await connectTestTemporal();
+      try {
+        await temporal.client.workflow.execute(networkPreflight, {
+          taskQueue,
+          workflowId: uniqueTaskQueue('worker-run'),
+          args: [{ network: 'w' }],
+        });
+      } finally {
+        await temporal.close();
+      }
+      const metrics = await waitFor('run metrics', async () => {
+        const res = await axios.get<string>(`http://127.0.0.1:${metricsPort}/metrics`);
+        return res.data.includes('ledger_dr_runs_succeeded') ? res.data : undefined;
+      });
+      expect(metrics).toMatch(/^temporal_/m);
+      expect(metrics).toMatch(/^ledger_dr_runs_started\{.*network="w".*procedure="network-preflight".*\} 1$/m);
+      expect(metrics).toMatch(/^ledger_dr_runs_succeeded\{.*network="w".*\} 1$/m);
+      expect(metrics).toMatch(/^ledger_dr_run_duration_bucket\{/m);
     } finally {
       expect(await worker.kill('SIGTERM')).toBe(0);
     }

@@ -4,7 +4,7 @@
  * queries that expose all of it while the run is in progress.
  */
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
-import { defineQuery, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { defineQuery, metricMeter, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { ProcedureReport, StepRecord } from '../../shared/report';
 import { NETWORK_ATTRIBUTE, PHASE_ATTRIBUTE, PROCEDURE_ATTRIBUTE } from '../../shared/search-attributes';
 
@@ -36,6 +36,7 @@ export class Procedure {
   private phase = 'starting';
   private awaiting: Awaiting[] = [];
   private progress: unknown;
+  private readonly meter: ReturnType<typeof metricMeter.withTags>;
 
   constructor(
     readonly procedure: string,
@@ -64,6 +65,11 @@ export class Procedure {
       progress: this.progress,
       report: this.report,
     }));
+    // Emitted on the worker's Prometheus endpoint; the SDK does not emit them again when a run is replayed.
+    this.meter = metricMeter.withTags({ procedure, network });
+    if (info.attempt === 1 && !info.continuedFromExecutionRunId) {
+      this.meter.createCounter('ledger_dr_runs_started', 'runs', 'Procedure runs started').add(1);
+    }
     upsertSearchAttributes([
       { key: NETWORK_ATTRIBUTE, value: network },
       { key: PROCEDURE_ATTRIBUTE, value: procedure },
@@ -157,6 +163,10 @@ export class Procedure {
     this.report.durationMs = Date.parse(this.report.endedAt) - Date.parse(this.report.startedAt);
     if (failure) this.report.failure = failure;
     this.awaiting = [];
+    this.meter.createCounter(`ledger_dr_runs_${outcome}`, 'runs', `Procedure runs ${outcome}`).add(1);
+    this.meter
+      .createHistogram('ledger_dr_run_duration', 'float', 's', 'Procedure run duration, start to end')
+      .record(this.report.durationMs / 1000, { outcome });
   }
 
   private endStep(record: StepRecord, outcome: StepRecord['outcome'], detail?: string): void {
