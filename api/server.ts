@@ -100,7 +100,16 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       identity,
     });
   const client = clientAs('ledger-dr-api');
-  const app = Fastify({ logger: options.logger ?? false }).withTypeProvider<ZodTypeProvider>();
+  const app = Fastify({
+    logger: options.logger
+      ? {
+          serializers: {
+            // The UI's codec URL carries a token (see /codec/t/…): never log it.
+            req: (req: { method: string; url: string }) => ({ method: req.method, url: redactCodecToken(req.url) }),
+          },
+        }
+      : false,
+  }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -126,7 +135,6 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     // Only the Temporal UI's origins, and only for the codec (the UI calls it from the browser).
     origin: options.config.api.corsOrigins,
     credentials: true,
-    allowedHeaders: ['authorization', 'content-type', 'x-namespace'],
     methods: ['POST', 'OPTIONS'],
   });
   await app.register(swagger, {
@@ -158,7 +166,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
 
   const authorise = (allowed: Role[]) => async (req: FastifyRequest) => {
     const header = req.headers.authorization;
-    const token = header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+    const inPath = (req.params as { token?: string } | undefined)?.token;
+    const token = header?.startsWith('Bearer ') ? header.slice(7) : inPath;
     const caller = token ? options.tokens.get(token) : undefined;
     if (!caller)
       throw new ApiError(401, 'Unauthenticated', 'a valid bearer token is required (Authorization: Bearer …)');
@@ -512,10 +521,15 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       z.object({ metadata: z.record(z.string(), z.string()).default({}), data: z.string().default('') }),
     ),
   });
-  const codecRoute = (path: 'encode' | 'decode') =>
+  // The Temporal UI cannot send our bearer header, so it gets a URL carrying a viewer token instead:
+  // --ui-codec-endpoint http://api/codec/t/<token>. Same tokens, same roles; the token is never logged.
+  const codecRoute = (path: 'encode' | 'decode', route: string) =>
     app.post(
-      `/codec/${path}`,
-      { preHandler: authorise(CAN.read), schema: { summary: `Payload codec: ${path}`, body: payloadsBody } },
+      route,
+      {
+        preHandler: authorise(CAN.read),
+        schema: { summary: `Payload codec: ${path}`, body: payloadsBody, hide: route.includes(':token') },
+      },
       async (req) => {
         if (!options.codec) throw new ApiError(404, 'NotConfigured', 'no encryption is configured');
         const payloads: Payload[] = req.body.payloads.map((p) => ({
@@ -533,8 +547,10 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         };
       },
     );
-  codecRoute('encode');
-  codecRoute('decode');
+  for (const path of ['encode', 'decode'] as const) {
+    codecRoute(path, `/codec/${path}`);
+    codecRoute(path, `/codec/t/:token/${path}`);
+  }
 
   return app;
 }
@@ -561,6 +577,10 @@ function docsPage(doc: OpenApiDoc): string {
 <body><h1>${esc(doc.info.title)}</h1><p>${esc(doc.info.description ?? '')} Every request needs <code>Authorization: Bearer &lt;token&gt;</code>.
 The machine-readable description is at <a href="/openapi.json">/openapi.json</a>.</p>
 <table><thead><tr><th>Method</th><th>Path</th><th>What it does</th></tr></thead><tbody>${rows}</tbody></table></body></html>`;
+}
+
+function redactCodecToken(url: string): string {
+  return url.replace(/^\/codec\/t\/[^/]+/, '/codec/t/[redacted]');
 }
 
 /** Content negotiation for reports: the first of Markdown or HTML the client names, else JSON. */

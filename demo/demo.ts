@@ -4,13 +4,15 @@
  * and result with a link to the run in the UI. Ctrl-C stops everything it started; `--once` exits when the
  * run completes (exit code 0 when it succeeded).
  */
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
-import { createDataConverter } from '../shared/codec';
+import { buildApi, resolveApiTokens } from '../api/server';
+import { createCodec, createDataConverter } from '../shared/codec';
 import { createLogger } from '../shared/logger';
 import { startDevServer, type DevServer } from '../shared/dev-server';
 import { PROJECT_ROOT } from '../shared/temporal-cli';
@@ -24,6 +26,7 @@ interface DemoOptions {
   once: boolean;
   port: number;
   uiPort: number;
+  apiPort: number;
   dataDir: string;
 }
 
@@ -39,13 +42,14 @@ function parseOptions(argv: string[]): DemoOptions {
     .option('--once', 'exit when the recovery completes (exit code 0 on success)', false)
     .option('--port <port>', 'Temporal frontend port', port, 7233)
     .option('--ui-port <port>', 'Temporal UI port', port, 8233)
+    .option('--api-port <port>', 'ledger-dr API port', port, 7780)
     .option(
       '--data-dir <dir>',
       'where the demo keeps its Temporal database, configuration and logs',
       path.join(PROJECT_ROOT, '.data', 'demo'),
     )
     .parse(argv);
-  const opts = program.opts<{ once: boolean; port: number; uiPort: number; dataDir: string }>();
+  const opts = program.opts<{ once: boolean; port: number; uiPort: number; apiPort: number; dataDir: string }>();
   return { ...opts, dataDir: path.resolve(opts.dataDir) };
 }
 
@@ -55,7 +59,7 @@ async function assertPortFree(p: number, what: string): Promise<void> {
     server.once('error', () =>
       reject(
         new Error(
-          `port ${p} (${what}) is in use: is another Temporal server or demo running? Choose another with --${what === 'Temporal UI' ? 'ui-port' : 'port'}`,
+          `port ${p} (${what}) is in use: is another Temporal server or demo running? Choose another with --${{ 'Temporal UI': 'ui-port', 'ledger-dr API': 'api-port' }[what] ?? 'port'}`,
         ),
       ),
     );
@@ -68,6 +72,9 @@ async function main(): Promise<number> {
   mkdirSync(options.dataDir, { recursive: true });
   await assertPortFree(options.port, 'Temporal frontend');
   await assertPortFree(options.uiPort, 'Temporal UI');
+  await assertPortFree(options.apiPort, 'ledger-dr API');
+  const tokens = demoTokens(options.dataDir);
+  const apiUrl = `http://127.0.0.1:${options.apiPort}`;
 
   const cleanups: (() => Promise<void>)[] = [];
   let stopping: Promise<void> | undefined;
@@ -98,6 +105,8 @@ async function main(): Promise<number> {
       dbFilename: path.join(options.dataDir, 'temporal.sqlite'),
       port: options.port,
       uiPort: options.uiPort,
+      // The UI decrypts payloads through the API's codec, authenticated by the UI's own viewer token.
+      extraArgs: ['--ui-codec-endpoint', `${apiUrl}/codec/t/${tokens.ui.value}`],
     });
     cleanups.push(() => server.env.teardown());
     console.log(`  Temporal:    ${server.address} (CLI from ${server.cli.source})`);
@@ -130,6 +139,27 @@ async function main(): Promise<number> {
     cleanups.push(() => connection.close());
     const client = new Client({ connection, namespace: 'default', dataConverter });
 
+    const config = {
+      ...prepared.config,
+      api: {
+        tokens: Object.values(tokens).map((t) => ({ name: t.name, role: t.role, token: { file: t.file } })),
+        corsOrigins: [server.uiUrl!, server.uiUrl!.replace('127.0.0.1', 'localhost')],
+      },
+    };
+    const api = await buildApi({
+      connection,
+      namespace: 'default',
+      dataConverter,
+      codec: config.encryption ? await createCodec(config.encryption) : undefined,
+      config,
+      taskQueue,
+      tokens: await resolveApiTokens(config),
+      uiUrl: server.uiUrl,
+    });
+    await api.listen({ host: '127.0.0.1', port: options.apiPort });
+    cleanups.push(() => api.close());
+    console.log(`  API:         ${apiUrl} (docs ${apiUrl}/docs; tokens in ${path.dirname(tokens.operator.file)})`);
+
     const handle = await scenario.start(client, taskQueue);
     const runUrl = `${server.uiUrl}/namespaces/default/workflows/${encodeURIComponent(handle.workflowId)}/${handle.firstExecutionRunId}/history`;
     console.log(`\n${scenario.title}: ${handle.workflowId}\n  ${runUrl}\n`);
@@ -145,6 +175,21 @@ async function main(): Promise<number> {
       console.log(`\nThe run failed: ${message}`);
     }
     console.log(`\nRun ${outcome}. Inspect it in the UI: ${runUrl}`);
+    const again = options.once ? undefined : await prepared.resetForNextRun?.();
+    if (again) {
+      console.log(`\n${again}. Start another recovery through the API:`);
+      console.log(
+        `  curl -X POST ${apiUrl}/v1/recoveries -H "Authorization: Bearer $(cat ${tokens.operator.file})" \\\n` +
+          `    -H 'content-type: application/json' -d '{"network":"demo","procedure":"ccf-recovery","options":{"drill":true}}'`,
+      );
+      console.log('or with the CLI:');
+      console.log(
+        `  LEDGER_DR_API_TOKEN=$(cat ${tokens.operator.file}) npm run -s cli -- --api ${apiUrl} start ccf-recovery demo -o drill=true`,
+      );
+      console.log(
+        `  LEDGER_DR_API_TOKEN=$(cat ${tokens.operator.file}) npm run -s cli -- --api ${apiUrl} watch ccf-recovery:demo`,
+      );
+    }
 
     if (options.once) {
       await stopAll();
@@ -157,6 +202,22 @@ async function main(): Promise<number> {
     await stopAll();
     throw err;
   }
+}
+
+/** The demo's API tokens, one per role plus one for the UI's codec calls, kept in the data folder. */
+function demoTokens(dataDir: string) {
+  const dir = path.join(dataDir, 'tokens');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const make = (name: string, role: 'viewer' | 'operator' | 'approver') => {
+    const file = path.join(dir, name);
+    if (!existsSync(file)) writeFileSync(file, randomBytes(24).toString('hex'), { mode: 0o600 });
+    return { name: `demo-${name}`, role, file, value: readFileSync(file, 'utf8').trim() };
+  };
+  return {
+    operator: make('operator', 'operator'),
+    approver: make('approver', 'approver'),
+    ui: make('temporal-ui', 'viewer'),
+  };
 }
 
 main().then(

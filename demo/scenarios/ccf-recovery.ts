@@ -85,6 +85,11 @@ export const ccfRecoveryScenario: DemoScenario<CcfRecoveryResult> = {
         `Ledgers:     ${NODES.map((n) => `${n.id} ${n.lastSignedSeqno}`).join(', ')} (last signed seqno)`,
       ],
       stop: () => sim.stop(),
+      // The ledgers were only read, so crashing every node brings back the same disaster.
+      resetForNextRun: async () => {
+        await sim.crashAll();
+        return 'The simulated network has crashed again (same ledgers)';
+      },
     };
   },
 

@@ -7,6 +7,8 @@ export interface PreparedScenario {
   /** Lines describing what was started, for the console. */
   describe(): string[];
   stop(): Promise<void>;
+  /** Puts the simulated network back into the state the demo starts from; says what it did. */
+  resetForNextRun?(): Promise<string>;
 }
 
 export interface DemoScenario<Result = unknown> {

@@ -319,6 +319,11 @@ export class CcfSimulator {
     await Promise.all([...this.nodes.values()].filter((n) => n.type === 'Previous').map((n) => this.closeNode(n)));
   }
 
+  /** Every node goes down at once, as in the disaster being simulated. */
+  async crashAll(): Promise<void> {
+    await Promise.all([...this.nodes.values()].map((n) => this.closeNode(n)));
+  }
+
   async stopNode(address: string): Promise<boolean> {
     const node = this.nodes.get(address);
     if (!node?.running) return false;

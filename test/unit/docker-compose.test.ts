@@ -14,6 +14,7 @@ interface Service {
   ports?: string[];
   depends_on?: Record<string, { condition: string }> | string[];
   volumes?: string[];
+  command?: string[];
 }
 
 const compose = parse(readFileSync(path.join(PROJECT_ROOT, 'docker-compose.yml'), 'utf8')) as {
@@ -58,6 +59,17 @@ describe('docker-compose.yml', () => {
     expect(worker.ports).toContain(`9464:${worker.environment!.LEDGER_DR_METRICS_ADDRESS!.split(':')[1]}`);
   });
 
+  it('runs the API from the same image, built entry point, on the configuration', () => {
+    const api = compose.services.api!;
+    expect(api.build).toEqual(compose.services.worker!.build);
+    expect(api.command).toEqual(['node', 'dist/api/main.js']);
+    expect(api.environment).toMatchObject({ LEDGER_DR_API_ADDRESS: '0.0.0.0:7780' });
+    expect(api.ports).toContain('7780:7780');
+    expect(compose.services['temporal-ui']!.environment!.TEMPORAL_CODEC_ENDPOINT).toMatch(
+      /^http:\/\/localhost:7780\/codec\/t\//,
+    );
+  });
+
   it('uses a Dockerfile whose entry point the build produces', () => {
     const dockerfile = readFileSync(path.join(PROJECT_ROOT, 'Dockerfile'), 'utf8');
     const cmd = /CMD \["node", "([^"]+)"\]/.exec(dockerfile)?.[1];
@@ -75,6 +87,9 @@ describe('docker-compose.yml', () => {
       { cwd: PROJECT_ROOT },
     );
     expect(existsSync(path.join(outDir, cmd!.replace(/^dist\//, '')))).toBe(true);
+    // The API (compose) and the CLI (package.json bin) are built beside it.
+    expect(existsSync(path.join(outDir, 'api', 'main.js'))).toBe(true);
+    expect(existsSync(path.join(outDir, 'cli', 'main.js'))).toBe(true);
   }, 120_000);
 
   it('ships an example configuration that the loader accepts', () => {
