@@ -12,11 +12,7 @@ import {
   X509Certificate,
   type KeyObject,
 } from 'node:crypto';
-import type * as CborX from 'cbor-x' with { 'resolution-mode': 'import' };
-
-// cbor-x ships CommonJS for Node but declares its types for ESM only; load the CommonJS build with those types.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { Encoder, Tag } = require('cbor-x') as typeof CborX;
+import cbor from 'cbor';
 
 export const GOV_MSG = {
   proposal: 'proposal',
@@ -43,8 +39,8 @@ const ALGORITHMS: Record<string, { alg: number; hash: string }> = {
 };
 const HASH_BY_ALG: Record<number, string> = { [-7]: 'sha256', [-35]: 'sha384' };
 
-// Maps stay Maps (integer and text keys side by side); byte strings stay byte strings.
-const cbor = new Encoder({ useRecords: false, mapsAsObjects: false, tagUint8Array: false });
+/** Decoded maps stay Maps, so integer and text header labels sit side by side. */
+const decode = (bytes: Buffer): unknown => cbor.decodeFirstSync(bytes, { preferMap: true }) as unknown;
 
 export class CoseError extends Error {
   override name = 'CoseError';
@@ -73,10 +69,10 @@ export function signGovernanceRequest(args: {
     [CREATED_AT, Math.trunc(args.createdAt)],
   ]);
   if (args.proposalId !== undefined) headers.set(PROPOSAL_ID, args.proposalId);
-  const protectedBytes = Buffer.from(cbor.encode(headers));
+  const protectedBytes = cbor.encode(headers);
   const payload = typeof args.payload === 'string' ? Buffer.from(args.payload, 'utf8') : Buffer.from(args.payload);
   const signature = sign(algorithm.hash, sigStructure(protectedBytes, payload), { key, dsaEncoding: 'ieee-p1363' });
-  return Buffer.from(cbor.encode(new Tag([protectedBytes, new Map(), payload, signature], COSE_SIGN1_TAG)));
+  return cbor.encode(new cbor.Tagged(COSE_SIGN1_TAG, [protectedBytes, new Map(), payload, signature]));
 }
 
 export interface DecodedGovernanceRequest {
@@ -93,11 +89,11 @@ export interface DecodedGovernanceRequest {
 export function decodeGovernanceRequest(body: Uint8Array): DecodedGovernanceRequest {
   let outer: unknown;
   try {
-    outer = cbor.decode(Buffer.from(body));
+    outer = decode(Buffer.from(body));
   } catch (err) {
     throw new CoseError(`body is not CBOR: ${(err as Error).message}`);
   }
-  if (!(outer instanceof Tag) || outer.tag !== COSE_SIGN1_TAG || !Array.isArray(outer.value)) {
+  if (!(outer instanceof cbor.Tagged) || outer.tag !== COSE_SIGN1_TAG || !Array.isArray(outer.value)) {
     throw new CoseError('body is not a tagged COSE_Sign1 structure');
   }
   const [protectedBytes, , payload, signature] = outer.value as unknown[];
@@ -106,7 +102,7 @@ export function decodeGovernanceRequest(body: Uint8Array): DecodedGovernanceRequ
   }
   let headers: unknown;
   try {
-    headers = cbor.decode(Buffer.from(protectedBytes));
+    headers = decode(Buffer.from(protectedBytes));
   } catch {
     throw new CoseError('protected headers are not CBOR');
   }
@@ -148,7 +144,7 @@ export function verifyGovernanceRequest(decoded: DecodedGovernanceRequest, certi
 }
 
 function sigStructure(protectedBytes: Buffer, payload: Buffer): Buffer {
-  return Buffer.from(cbor.encode(['Signature1', protectedBytes, Buffer.alloc(0), payload]));
+  return cbor.encode(['Signature1', protectedBytes, Buffer.alloc(0), payload]);
 }
 
 function algorithmOf(key: KeyObject) {
