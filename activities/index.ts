@@ -5,6 +5,7 @@
 import type { AxiosInstance } from 'axios';
 import type { LedgerDrConfig } from '../shared/config';
 import { createAlertActivities } from './alerts/activities';
+import { createCantonActivities } from './canton/activities';
 import { createCcfActivities } from './ccf/activities';
 import { createConfigActivities } from './config/activities';
 import { createHostActivities } from './hosts/activities';
@@ -21,6 +22,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createHostActivities(deps),
     ...createAlertActivities(deps),
     ...createCcfActivities(deps),
+    ...createCantonActivities(deps),
   };
 }
 
@@ -41,3 +43,4 @@ export type {
   ShareSubmission,
 } from './ccf/activities';
 export type { CcfRole } from './ccf/layout';
+export type { BackupFile, CantonManifest, CantonPlan, RetentionResult } from './canton/activities';

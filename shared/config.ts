@@ -174,11 +174,47 @@ const ccfNetwork = networkOf('ccf').extend({
   ccf: ccfSettings,
 });
 
-export const networkConfig = z.discriminatedUnion('kind', [ccfNetwork, networkOf('canton'), networkOf('corda')], {
+/** Placeholders a Canton/Splice launcher command may use (start.sh, stop.sh, kubectl scale …). */
+export const CANTON_LAUNCHER_VARIABLES = ['network', 'migrationId'] as const;
+
+const cantonSettings = z.strictObject({
+  /** The current migration id: the participant database is `participant-<migrationId>`. */
+  migrationId: z.number().int().min(0),
+  /** The validator app, e.g. https://validator.example.com (the admin API lives under /api/validator). */
+  validatorUrl: httpUrl,
+  /** OAuth2 access token for the validator admin API, by reference, and the audience it must carry. */
+  auth: z.strictObject({ token: secretRef, audience: z.string().min(1) }),
+  postgres: z.strictObject({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(5432),
+    user: z.string().min(1).default('cnadmin'),
+    password: secretRef,
+    /** Where pg_dump, pg_restore and psql live when they are not on PATH. */
+    binDir: absolutePath.optional(),
+  }),
+  backupDirectory: absolutePath,
+  /** Seals the node-identities dump (it holds the participant's private keys): 32 bytes, base64. */
+  backupEncryptionKey: secretRef,
+  retention: z
+    .strictObject({
+      keep: z.number().int().min(1).default(7),
+      maxAgeDays: z.number().int().min(1).default(30),
+    })
+    .default({ keep: 7, maxAgeDays: 30 }),
+  launcher: z.strictObject({
+    start: commandTemplate(CANTON_LAUNCHER_VARIABLES),
+    stop: commandTemplate(CANTON_LAUNCHER_VARIABLES),
+  }),
+});
+
+const cantonNetwork = networkOf('canton').extend({ canton: cantonSettings });
+
+export const networkConfig = z.discriminatedUnion('kind', [ccfNetwork, cantonNetwork, networkOf('corda')], {
   error: 'expected kind: ccf, canton or corda',
 });
 export type NetworkConfig = z.infer<typeof networkConfig>;
 export type CcfNetworkConfig = z.infer<typeof ccfNetwork>;
+export type CantonNetworkConfig = z.infer<typeof cantonNetwork>;
 export type NodeConfig = NetworkConfig['nodes'][number];
 
 const webhook = z.strictObject({

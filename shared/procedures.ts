@@ -6,6 +6,7 @@
 export const PROCEDURES = {
   ccfRecovery: { name: 'ccf-recovery', workflowType: 'ccfRecovery' },
   ccfHealthWatch: { name: 'ccf-health-watch', workflowType: 'ccfHealthWatch' },
+  cantonBackup: { name: 'canton-backup', workflowType: 'cantonBackup' },
   networkPreflight: { name: 'network-preflight', workflowType: 'networkPreflight' },
 } as const;
 

@@ -191,7 +191,7 @@ export async function ccfRecovery(rawInput: CcfRecoveryInput): Promise<CcfRecove
 
   const run = new Procedure(PROCEDURES.ccfRecovery.name, network);
   const info = workflowInfo();
-  const recoveryId = `${compactTime(info.startTime)}-${info.runId.slice(0, 8)}`;
+  const recoveryId = `${compactTime(info.startTime)}-${info.runId.replace(/-/g, '').slice(-8)}`;
   const progress: CcfRecoveryProgress = { recoveryId, nodes: {} };
   run.setProgress(progress);
 

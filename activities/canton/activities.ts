@@ -1,0 +1,324 @@
+/**
+ * The I/O of Canton/Splice validator backups: streaming `pg_dump` of the validator and participant databases,
+ * the node-identities dump from the validator admin API (sealed at rest: it holds the participant's private
+ * keys), the manifest that marks a backup complete, and retention. Everything is written beside its final
+ * name and renamed into place when complete, so a partial file is never taken for a complete one.
+ */
+import { spawn } from 'node:child_process';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ApplicationFailure } from '@temporalio/common';
+import axios from 'axios';
+import { z } from 'zod';
+import {
+  ConfigError,
+  findNetwork,
+  networkName,
+  type CantonNetworkConfig,
+  type LedgerDrConfig,
+} from '../../shared/config';
+import { readSecret } from '../../shared/secrets';
+import { FailureType, invalidInput, parseInput, parseResponse } from '../errors';
+import { withHeartbeats } from '../heartbeat';
+
+export interface CantonPlan {
+  network: string;
+  migrationId: number;
+  databases: string[];
+  backupDirectory: string;
+}
+
+export interface BackupFile {
+  what: string;
+  file: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface CantonManifest {
+  format: 'ledger-dr/canton-backup/1';
+  network: string;
+  backupId: string;
+  createdAt: string;
+  migrationId: number;
+  participantId: string;
+  files: BackupFile[];
+}
+
+export interface RetentionResult {
+  kept: string[];
+  deleted: string[];
+}
+
+const backupId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, { error: 'expected a backup id of letters, digits, ".", "_", "-"' });
+const DATABASE = /^(validator|participant-\d+)$/;
+const SEALED_MAGIC = Buffer.from('LDRSEAL1');
+
+const identitiesResponse = z.object({ id: z.string().min(1) }).passthrough();
+
+export function createCantonActivities(deps: { config: LedgerDrConfig }) {
+  function cantonNetwork(name: string): CantonNetworkConfig {
+    let network;
+    try {
+      network = findNetwork(deps.config, name);
+    } catch (err) {
+      if (err instanceof ConfigError) throw invalidInput(err.problems.map((p) => `input.${p}`).join('; '));
+      throw err;
+    }
+    if (network.kind !== 'canton') {
+      throw invalidInput(
+        `input.network: "${name}" is a ${network.kind} network; this procedure is for Canton/Splice validators`,
+      );
+    }
+    return network;
+  }
+  const folderOf = (network: CantonNetworkConfig, id: string) => path.join(network.canton.backupDirectory, id);
+
+  return {
+    async describeCantonNetwork(input: { network: string }): Promise<CantonPlan> {
+      const { network: name } = parseInput(z.strictObject({ network: networkName }), input);
+      const network = cantonNetwork(name);
+      return {
+        network: name,
+        migrationId: network.canton.migrationId,
+        databases: ['validator', `participant-${network.canton.migrationId}`],
+        backupDirectory: network.canton.backupDirectory,
+      };
+    },
+
+    /** Streams `pg_dump --format=custom` of one database to `<backup>/<database>.dump`, hashing as it goes. */
+    async dumpCantonDatabase(input: { network: string; backupId: string; database: string }): Promise<BackupFile> {
+      const args = parseInput(
+        z.strictObject({
+          network: networkName,
+          backupId,
+          database: z.string().regex(DATABASE, { error: 'expected validator or participant-<migration id>' }),
+        }),
+        input,
+      );
+      const network = cantonNetwork(args.network);
+      const pg = network.canton.postgres;
+      const folder = folderOf(network, args.backupId);
+      const file = path.join(folder, `${args.database}.dump`);
+      if (await exists(file)) return { what: `database ${args.database}`, file, ...(await digestFile(file)) };
+
+      await mkdir(folder, { recursive: true, mode: 0o700 });
+      const partial = `${file}.partial`;
+      const password = await readSecret(pg.password, `networks.${args.network}.canton.postgres.password`);
+      let bytes = 0;
+      const hash = createHash('sha256');
+      const child = spawn(
+        pg.binDir ? path.join(pg.binDir, 'pg_dump') : 'pg_dump',
+        ['--format=custom', '--no-password', '-h', pg.host, '-p', String(pg.port), '-U', pg.user, '-d', args.database],
+        { env: { ...process.env, PGPASSWORD: password.reveal() }, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
+      const exited = new Promise<number | null>((resolve, reject) => {
+        child.once('error', reject);
+        child.once('close', resolve);
+      });
+      await withHeartbeats(
+        async (signal) => {
+          signal?.addEventListener('abort', () => child.kill('SIGTERM'));
+          await pipeline(
+            child.stdout,
+            new Transform({
+              transform(chunk: Buffer, _enc, done) {
+                bytes += chunk.length;
+                hash.update(chunk);
+                done(null, chunk);
+              },
+            }),
+            createWriteStream(partial, { mode: 0o600 }),
+          );
+        },
+        () => ({ database: args.database, bytes }),
+      );
+      const code = await exited;
+      if (code !== 0) {
+        await rm(partial, { force: true });
+        throw ApplicationFailure.retryable(
+          `pg_dump of ${args.database} exited ${code}: ${stderr.trim().split('\n').pop() ?? ''}`,
+          'DumpFailed',
+        );
+      }
+      await rename(partial, file);
+      return { what: `database ${args.database}`, file, bytes, sha256: hash.digest('hex') };
+    },
+
+    /**
+     * Fetches the node-identities dump and seals it (AES-256-GCM, key by reference) into an owner-only file.
+     * The dump itself never leaves this function; the participant id (public) is returned.
+     */
+    async fetchCantonIdentities(input: {
+      network: string;
+      backupId: string;
+    }): Promise<BackupFile & { participantId: string }> {
+      const args = parseInput(z.strictObject({ network: networkName, backupId }), input);
+      const network = cantonNetwork(args.network);
+      const field = `networks.${args.network}.canton`;
+      const folder = folderOf(network, args.backupId);
+      const file = path.join(folder, 'participant-identities.json.sealed');
+      const token = await readSecret(network.canton.auth.token, `${field}.auth.token`);
+      const response = await axios.get<string>(
+        `${network.canton.validatorUrl.replace(/\/$/, '')}/api/validator/v0/admin/participant/identities`,
+        {
+          headers: { authorization: `Bearer ${token.reveal()}` },
+          responseType: 'text',
+          transformResponse: (d: unknown) => d,
+          validateStatus: () => true,
+          timeout: 60_000,
+        },
+      );
+      if (response.status === 401 || response.status === 403) {
+        throw ApplicationFailure.nonRetryable(
+          `validator admin API refused the token (HTTP ${response.status}); check ${field}.auth.token and its audience ${network.canton.auth.audience}`,
+          FailureType.Refused,
+        );
+      }
+      if (response.status !== 200)
+        throw ApplicationFailure.retryable(`identities dump: HTTP ${response.status}`, 'ValidatorUnavailable');
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(response.data);
+      } catch {
+        throw ApplicationFailure.retryable('identities dump: not JSON', FailureType.UnexpectedResponse);
+      }
+      const dump = parseResponse(identitiesResponse, parsed, 'GET /api/validator/v0/admin/participant/identities');
+      const key = Buffer.from(
+        (await readSecret(network.canton.backupEncryptionKey, `${field}.backupEncryptionKey`)).reveal(),
+        'base64',
+      );
+      if (key.length !== 32) {
+        throw ApplicationFailure.nonRetryable(
+          `${field}.backupEncryptionKey: expected 32 bytes, base64-encoded (openssl rand -base64 32)`,
+          FailureType.Configuration,
+        );
+      }
+      const iv = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', key, iv);
+      const sealed = Buffer.concat([
+        SEALED_MAGIC,
+        iv,
+        cipher.update(response.data, 'utf8'),
+        cipher.final(),
+        cipher.getAuthTag(),
+      ]);
+      await mkdir(folder, { recursive: true, mode: 0o700 });
+      await writeFile(`${file}.partial`, sealed, { mode: 0o600 });
+      await rename(`${file}.partial`, file);
+      return {
+        what: 'node identities (sealed)',
+        file,
+        bytes: sealed.length,
+        sha256: createHash('sha256').update(sealed).digest('hex'),
+        participantId: dump.id,
+      };
+    },
+
+    /** Writes the manifest last: a backup folder without one is incomplete and is never restored from. */
+    async sealCantonBackup(input: {
+      network: string;
+      backupId: string;
+      createdAt: string;
+      migrationId: number;
+      participantId: string;
+      files: BackupFile[];
+    }): Promise<CantonManifest> {
+      const args = parseInput(
+        z.strictObject({
+          network: networkName,
+          backupId,
+          createdAt: z.iso.datetime(),
+          migrationId: z.number().int().min(0),
+          participantId: z.string().min(1),
+          files: z
+            .array(z.strictObject({ what: z.string(), file: z.string(), bytes: z.number(), sha256: z.string() }))
+            .min(1),
+        }),
+        input,
+      );
+      const network = cantonNetwork(args.network);
+      const manifest: CantonManifest = { format: 'ledger-dr/canton-backup/1', ...args };
+      const file = path.join(folderOf(network, args.backupId), 'MANIFEST.json');
+      await writeFile(`${file}.partial`, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
+      await rename(`${file}.partial`, file);
+      return manifest;
+    },
+
+    /**
+     * Deletes complete backups beyond `retention.keep` or older than `retention.maxAgeDays`, and abandoned
+     * incomplete folders older than a day, but never the newest backup whose checksums verify.
+     */
+    async applyCantonRetention(input: { network: string }): Promise<RetentionResult> {
+      const args = parseInput(z.strictObject({ network: networkName }), input);
+      const network = cantonNetwork(args.network);
+      const root = network.canton.backupDirectory;
+      const { keep, maxAgeDays } = network.canton.retention;
+      const complete: { id: string; createdAt: number; manifest: CantonManifest }[] = [];
+      const deleted: string[] = [];
+      for (const id of await readdir(root).catch(() => [])) {
+        const manifestFile = path.join(root, id, 'MANIFEST.json');
+        if (await exists(manifestFile)) {
+          const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as CantonManifest;
+          complete.push({ id, createdAt: Date.parse(manifest.createdAt), manifest });
+        } else if (Date.now() - (await stat(path.join(root, id))).mtimeMs > 86_400_000) {
+          await rm(path.join(root, id), { recursive: true, force: true });
+          deleted.push(id);
+        }
+      }
+      complete.sort((a, b) => b.createdAt - a.createdAt);
+      let newestVerified: string | undefined;
+      for (const b of complete) {
+        if (await verifyFiles(b.manifest.files)) {
+          newestVerified = b.id;
+          break;
+        }
+      }
+      const kept: string[] = [];
+      for (const [i, b] of complete.entries()) {
+        const tooMany = i >= keep;
+        const tooOld = Date.now() - b.createdAt > maxAgeDays * 86_400_000;
+        if ((tooMany || tooOld) && b.id !== newestVerified) {
+          await rm(path.join(root, b.id), { recursive: true, force: true });
+          deleted.push(b.id);
+        } else kept.push(b.id);
+      }
+      return { kept, deleted };
+    },
+  };
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function digestFile(file: string): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(file)) {
+    bytes += (chunk as Buffer).length;
+    hash.update(chunk as Buffer);
+  }
+  return { bytes, sha256: hash.digest('hex') };
+}
+
+export async function verifyFiles(files: BackupFile[]): Promise<boolean> {
+  for (const f of files) {
+    const actual = await digestFile(f.file).catch(() => undefined);
+    if (!actual || actual.sha256 !== f.sha256 || actual.bytes !== f.bytes) return false;
+  }
+  return true;
+}

@@ -1,0 +1,28 @@
+/**
+ * Stands in for Splice's docker-compose start.sh / stop.sh in launcher command templates:
+ *   validator-ctl.ts start|stop --simulator <url>
+ */
+async function main(argv: string[]): Promise<number> {
+  const action = argv.find((a) => a === 'start' || a === 'stop');
+  const i = argv.indexOf('--simulator');
+  const simulator = i >= 0 ? argv[i + 1] : process.env.CANTON_SIMULATOR_URL;
+  if (!action || !simulator) {
+    process.stderr.write('usage: validator-ctl.ts start|stop --simulator <url>\n');
+    return 2;
+  }
+  const response = await fetch(`${simulator}/control/${action}`, { method: 'POST' });
+  if (!response.ok) {
+    process.stderr.write(`validator-ctl: HTTP ${response.status}\n`);
+    return 1;
+  }
+  process.stdout.write(`validator ${action === 'start' ? 'started' : 'stopped'}\n`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`validator-ctl: ${(err as Error).message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,171 @@
+/**
+ * Canton/Splice validator backups on the real dev server, against a real PostgreSQL and the validator
+ * simulator: streamed dumps that restore to identical data, a sealed owner-only identities dump, a manifest,
+ * and retention that keeps the newest verified backup.
+ */
+import { execFileSync } from 'node:child_process';
+import { createDecipheriv, randomBytes } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { startProcedure } from '../../shared/start-procedure';
+import { CantonValidatorSimulator, issueToken } from '../../simulators/canton/validator';
+import type { CantonBackupResult } from '../../workflows/canton-backup';
+import { PROJECT_ROOT } from '../helpers/paths';
+import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
+import {
+  connectTestTemporal,
+  scratchDir,
+  startTestWorker,
+  uniqueTaskQueue,
+  writeConfig,
+  type TestTemporal,
+} from '../helpers/temporal';
+
+const PARTICIPANT = 'PAR::validator1::1220a1b2c3d4e5f6';
+const AUDIENCE = 'https://validator.example.com/api';
+
+describe('canton-backup', () => {
+  let temporal: TestTemporal;
+  let pg: TestPostgres;
+  let sim: CantonValidatorSimulator;
+
+  beforeAll(async () => {
+    temporal = await connectTestTemporal();
+    pg = await startTestPostgres();
+    pg.sql('postgres', 'create database validator');
+    pg.sql('postgres', 'create database "participant-3"');
+    pg.sql(
+      'validator',
+      `create table users (name text primary key, onboarded_at timestamptz not null);
+      insert into users select 'user' || i, now() - (i || ' days')::interval from generate_series(1, 40) i`,
+    );
+    pg.sql(
+      'participant-3',
+      `create table contracts (id bigint primary key, payload text not null);
+      insert into contracts select i, md5(i::text) from generate_series(1, 20000) i`,
+    );
+    const tokenSecret = randomBytes(16).toString('hex');
+    sim = new CantonValidatorSimulator({
+      tokenSecret,
+      audience: AUDIENCE,
+      participantId: PARTICIPANT,
+      postgres: { host: pg.host, port: pg.port, user: pg.user, password: pg.password },
+      migrationId: 3,
+    });
+    await sim.start();
+    sim.bringUp();
+    process.env.LEDGER_DR_TEST_CANTON_TOKEN = issueToken(tokenSecret, AUDIENCE);
+  });
+  afterAll(async () => {
+    await sim?.stop();
+    await pg?.stop();
+    await temporal?.close();
+  });
+
+  it('dumps both databases and the sealed identities, writes a manifest, and keeps the newest backups', async () => {
+    const dir = scratchDir('canton-backup');
+    const secret = (name: string, value: string) => {
+      const file = path.join(dir, name);
+      writeFileSync(file, value, { mode: 0o600 });
+      return { file };
+    };
+    const backupKey = randomBytes(32);
+    const ctl = `${JSON.stringify(process.execPath)} --import tsx simulators/canton/validator-ctl.ts --simulator ${sim.url}`;
+    const { config } = writeConfig(dir, {
+      networks: {
+        splice: {
+          kind: 'canton',
+          executor: { type: 'local', cwd: PROJECT_ROOT },
+          nodes: [{ id: 'validator' }],
+          canton: {
+            migrationId: 3,
+            validatorUrl: sim.url,
+            auth: { token: { env: 'LEDGER_DR_TEST_CANTON_TOKEN' }, audience: AUDIENCE },
+            postgres: {
+              host: pg.host,
+              port: pg.port,
+              user: pg.user,
+              password: secret('pg-password', pg.password),
+              binDir: pg.binDir,
+            },
+            backupDirectory: path.join(dir, 'backups'),
+            backupEncryptionKey: secret('backup.key', backupKey.toString('base64')),
+            retention: { keep: 2, maxAgeDays: 30 },
+            launcher: { start: `${ctl} start`, stop: `${ctl} stop` },
+          },
+        },
+      },
+    });
+    const taskQueue = uniqueTaskQueue('canton');
+    const worker = await startTestWorker(temporal, taskQueue, { config });
+    const runs: CantonBackupResult[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const handle = await startProcedure(temporal.client, {
+          procedure: 'cantonBackup',
+          network: 'splice',
+          taskQueue,
+          input: {},
+        });
+        runs.push((await handle.result()) as CantonBackupResult);
+      }
+    } finally {
+      await worker.stop();
+    }
+    const [first, , last] = runs;
+
+    expect(last!.manifest).toMatchObject({
+      format: 'ledger-dr/canton-backup/1',
+      migrationId: 3,
+      participantId: PARTICIPANT,
+    });
+    const files = Object.fromEntries(last!.manifest.files.map((f) => [f.what, f]));
+    expect(Object.keys(files).sort()).toEqual([
+      'database participant-3',
+      'database validator',
+      'node identities (sealed)',
+    ]);
+    for (const f of last!.manifest.files) expect(statSync(f.file).mode & 0o777).toBe(0o600);
+
+    // The identities dump holds private keys: sealed on disk, and it opens with the configured key.
+    const sealed = readFileSync(files['node identities (sealed)']!.file);
+    expect(sealed.includes(Buffer.from(PARTICIPANT))).toBe(false);
+    const iv = sealed.subarray(8, 20);
+    const decipher = createDecipheriv('aes-256-gcm', backupKey, iv);
+    decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+    const dump = JSON.parse(
+      Buffer.concat([decipher.update(sealed.subarray(20, sealed.length - 16)), decipher.final()]).toString(),
+    ) as { id: string; keys: unknown[] };
+    expect(dump.id).toBe(PARTICIPANT);
+    expect(dump.keys.length).toBeGreaterThan(0);
+
+    // The dumps restore to the same data.
+    pg.sql('postgres', 'create database restore_check');
+    execFileSync(
+      path.join(pg.binDir, 'pg_restore'),
+      [
+        '-h',
+        pg.host,
+        '-p',
+        String(pg.port),
+        '-U',
+        pg.user,
+        '-d',
+        'restore_check',
+        files['database participant-3']!.file,
+      ],
+      {
+        env: { ...process.env, PGPASSWORD: pg.password },
+      },
+    );
+    const checksum = (db: string) =>
+      pg.sql(db, "select count(*) || ':' || md5(string_agg(id::text || payload, ',' order by id)) from contracts");
+    expect(checksum('restore_check')).toBe(checksum('participant-3'));
+
+    // Retention keeps two; the first backup is gone, the newest (verified) is there.
+    expect(last!.retention.deleted).toEqual([first!.backupId]);
+    expect(last!.retention.kept).toEqual([last!.backupId, runs[1]!.backupId]);
+    expect(() => statSync(path.join(dir, 'backups', first!.backupId))).toThrow();
+    expect(last!.report.backups).toHaveLength(3);
+  });
+});
