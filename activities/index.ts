@@ -43,4 +43,11 @@ export type {
   ShareSubmission,
 } from './ccf/activities';
 export type { CcfRole } from './ccf/layout';
-export type { BackupFile, CantonManifest, CantonPlan, RetentionResult } from './canton/activities';
+export type {
+  BackupFile,
+  CantonManifest,
+  CantonPlan,
+  OnboardedUser,
+  RetentionResult,
+  ValidatorProbe,
+} from './canton/activities';

@@ -7,6 +7,7 @@ export const PROCEDURES = {
   ccfRecovery: { name: 'ccf-recovery', workflowType: 'ccfRecovery' },
   ccfHealthWatch: { name: 'ccf-health-watch', workflowType: 'ccfHealthWatch' },
   cantonBackup: { name: 'canton-backup', workflowType: 'cantonBackup' },
+  cantonRestore: { name: 'canton-restore', workflowType: 'cantonRestore' },
   networkPreflight: { name: 'network-preflight', workflowType: 'networkPreflight' },
 } as const;
 

@@ -2,3 +2,4 @@ export { networkPreflight } from './network-preflight';
 export { ccfRecovery } from './ccf-recovery';
 export { ccfHealthWatch } from './ccf-health-watch';
 export { cantonBackup } from './canton-backup';
+export { cantonRestore } from './canton-restore';

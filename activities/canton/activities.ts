@@ -13,6 +13,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import axios from 'axios';
+import { Client } from 'pg';
 import { z } from 'zod';
 import {
   ConfigError,
@@ -21,9 +22,11 @@ import {
   type CantonNetworkConfig,
   type LedgerDrConfig,
 } from '../../shared/config';
+import { renderCommand } from '../../shared/command-template';
 import { readSecret } from '../../shared/secrets';
 import { FailureType, invalidInput, parseInput, parseResponse } from '../errors';
 import { withHeartbeats } from '../heartbeat';
+import { createExecutor } from '../hosts/executor';
 
 export interface CantonPlan {
   network: string;
@@ -49,6 +52,16 @@ export interface CantonManifest {
   files: BackupFile[];
 }
 
+export interface ValidatorProbe {
+  ready: boolean;
+  detail: string;
+}
+
+export interface OnboardedUser {
+  name: string;
+  onboardedAt: string;
+}
+
 export interface RetentionResult {
   kept: string[];
   deleted: string[];
@@ -61,6 +74,8 @@ const DATABASE = /^(validator|participant-\d+)$/;
 const SEALED_MAGIC = Buffer.from('LDRSEAL1');
 
 const identitiesResponse = z.object({ id: z.string().min(1) }).passthrough();
+const usersResponse = z.object({ users: z.array(z.object({ name: z.string(), onboardedAt: z.iso.datetime() })) });
+const restoreId = backupId;
 
 export function createCantonActivities(deps: { config: LedgerDrConfig }) {
   function cantonNetwork(name: string): CantonNetworkConfig {
@@ -79,6 +94,44 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
     return network;
   }
   const folderOf = (network: CantonNetworkConfig, id: string) => path.join(network.canton.backupDirectory, id);
+
+  /** Runs `work` with a client on the maintenance database, as the configured database user. */
+  async function withPostgres<T>(
+    networkNameValue: string,
+    network: CantonNetworkConfig,
+    work: (client: Client) => Promise<T>,
+  ): Promise<T> {
+    const pg = network.canton.postgres;
+    const password = await readSecret(pg.password, `networks.${networkNameValue}.canton.postgres.password`);
+    const client = new Client({
+      host: pg.host,
+      port: pg.port,
+      user: pg.user,
+      password: password.reveal(),
+      database: 'postgres',
+    });
+    await client.connect();
+    try {
+      return await work(client);
+    } finally {
+      await client.end();
+    }
+  }
+
+  async function runLauncher(networkNameValue: string, network: CantonNetworkConfig, action: 'start' | 'stop') {
+    const executor = createExecutor(network.executor, `networks.${networkNameValue}.executor`);
+    const command = renderCommand(network.canton.launcher[action], {
+      network: networkNameValue,
+      migrationId: network.canton.migrationId,
+    });
+    const result = await withHeartbeats((signal) => executor.run(command, { timeoutMs: 600_000, signal }));
+    if (result.exitCode !== 0) {
+      throw ApplicationFailure.retryable(
+        `${action} command exited ${result.exitCode ?? result.signal}: ${(result.stderr || result.stdout).trim().split('\n').pop() ?? ''}`,
+        'LauncherFailed',
+      );
+    }
+  }
 
   return {
     async describeCantonNetwork(input: { network: string }): Promise<CantonPlan> {
@@ -253,6 +306,179 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
       return manifest;
     },
 
+    /** The backup to restore from (the given one, or the newest complete one), with every checksum verified. */
+    async verifyCantonBackup(input: { network: string; backupId?: string }): Promise<CantonManifest> {
+      const args = parseInput(z.strictObject({ network: networkName, backupId: backupId.optional() }), input);
+      const network = cantonNetwork(args.network);
+      const root = network.canton.backupDirectory;
+      let id = args.backupId;
+      if (!id) {
+        const complete = [];
+        for (const entry of await readdir(root).catch(() => [])) {
+          if (await exists(path.join(root, entry, 'MANIFEST.json'))) complete.push(entry);
+        }
+        id = complete.sort().pop();
+        if (!id) throw ApplicationFailure.nonRetryable(`no complete backup in ${root}`, 'NoBackup');
+      }
+      const manifestFile = path.join(root, id, 'MANIFEST.json');
+      if (!(await exists(manifestFile))) {
+        throw ApplicationFailure.nonRetryable(`backup ${id} is incomplete or missing (no ${manifestFile})`, 'NoBackup');
+      }
+      const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as CantonManifest;
+      for (const f of manifest.files) {
+        if (!(await verifyFiles([f]))) {
+          throw ApplicationFailure.nonRetryable(
+            `backup ${id}: ${f.what} (${f.file}) does not match its SHA-256 in the manifest`,
+            'BackupCorrupt',
+          );
+        }
+      }
+      return manifest;
+    },
+
+    /** Runs the configured start or stop command (start.sh, stop.sh, kubectl scale …). */
+    async runCantonLauncher(input: { network: string; action: 'start' | 'stop' }): Promise<void> {
+      const args = parseInput(z.strictObject({ network: networkName, action: z.enum(['start', 'stop']) }), input);
+      await runLauncher(args.network, cantonNetwork(args.network), args.action);
+    },
+
+    /** Whether the validator app answers its readiness endpoint. Down is an answer, not a failure. */
+    async probeCantonValidator(input: { network: string }): Promise<ValidatorProbe> {
+      const args = parseInput(z.strictObject({ network: networkName }), input);
+      const network = cantonNetwork(args.network);
+      try {
+        const res = await axios.get(`${network.canton.validatorUrl.replace(/\/$/, '')}/api/validator/readyz`, {
+          timeout: 5000,
+          validateStatus: () => true,
+        });
+        return { ready: res.status === 200, detail: `HTTP ${res.status}` };
+      } catch (err) {
+        return { ready: false, detail: (err as { code?: string }).code ?? (err as Error).message };
+      }
+    },
+
+    /**
+     * Renames the current databases to `<name>__before_<restoreId>` (never drops them), after closing their
+     * connections. Done already for this restore: nothing to do.
+     */
+    async moveCantonDatabasesAside(input: {
+      network: string;
+      restoreId: string;
+      databases: string[];
+    }): Promise<string[]> {
+      const args = parseInput(
+        z.strictObject({ network: networkName, restoreId, databases: z.array(z.string().regex(DATABASE)).min(1) }),
+        input,
+      );
+      const network = cantonNetwork(args.network);
+      return withPostgres(args.network, network, async (client) => {
+        const moved: string[] = [];
+        for (const db of args.databases) {
+          const aside = `${db}__before_${args.restoreId}`;
+          const present = async (name: string) =>
+            (await client.query('select 1 from pg_database where datname = $1', [name])).rowCount === 1;
+          if (await present(aside)) {
+            moved.push(aside);
+            continue;
+          }
+          if (!(await present(db))) continue;
+          await client.query(
+            'select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
+            [db],
+          );
+          await client.query(`alter database ${quoteIdent(db)} rename to ${quoteIdent(aside)}`);
+          moved.push(aside);
+        }
+        return moved;
+      });
+    },
+
+    /**
+     * Restores one database from its dump into `<name>__restoring_<restoreId>` and renames it into place when
+     * pg_restore has finished, so a crash mid-restore never leaves a half-restored database under the real name.
+     */
+    async restoreCantonDatabase(input: {
+      network: string;
+      restoreId: string;
+      database: string;
+      file: string;
+    }): Promise<void> {
+      const args = parseInput(
+        z.strictObject({
+          network: networkName,
+          restoreId,
+          database: z.string().regex(DATABASE),
+          file: z.string().min(1),
+        }),
+        input,
+      );
+      const network = cantonNetwork(args.network);
+      const pg = network.canton.postgres;
+      const staging = `${args.database}__restoring_${args.restoreId}`;
+      const done = await withPostgres(args.network, network, async (client) => {
+        const exists_ = async (name: string) =>
+          (await client.query('select 1 from pg_database where datname = $1', [name])).rowCount === 1;
+        if (await exists_(args.database)) return true;
+        // A staging database left by a dead attempt is ours and incomplete: start it again.
+        await client.query(`drop database if exists ${quoteIdent(staging)}`);
+        await client.query(`create database ${quoteIdent(staging)}`);
+        return false;
+      });
+      if (done) return;
+      const password = await readSecret(pg.password, `networks.${args.network}.canton.postgres.password`);
+      const child = spawn(
+        pg.binDir ? path.join(pg.binDir, 'pg_restore') : 'pg_restore',
+        [
+          '--no-password',
+          '--exit-on-error',
+          '-h',
+          pg.host,
+          '-p',
+          String(pg.port),
+          '-U',
+          pg.user,
+          '-d',
+          staging,
+          args.file,
+        ],
+        { env: { ...process.env, PGPASSWORD: password.reveal() }, stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)));
+      const code = await withHeartbeats(
+        (signal) =>
+          new Promise<number | null>((resolve, reject) => {
+            signal?.addEventListener('abort', () => child.kill('SIGTERM'));
+            child.once('error', reject);
+            child.once('close', resolve);
+          }),
+      );
+      if (code !== 0) {
+        throw ApplicationFailure.retryable(
+          `pg_restore of ${args.database} exited ${code}: ${stderr.trim().split('\n').pop() ?? ''}`,
+          'RestoreFailed',
+        );
+      }
+      await withPostgres(args.network, network, (client) =>
+        client.query(`alter database ${quoteIdent(staging)} rename to ${quoteIdent(args.database)}`),
+      );
+    },
+
+    /** The validator's users, as its admin API lists them. */
+    async listCantonUsers(input: { network: string }): Promise<OnboardedUser[]> {
+      const args = parseInput(z.strictObject({ network: networkName }), input);
+      const network = cantonNetwork(args.network);
+      const token = await readSecret(network.canton.auth.token, `networks.${args.network}.canton.auth.token`);
+      const res = await axios.get(`${network.canton.validatorUrl.replace(/\/$/, '')}/api/validator/v0/admin/users`, {
+        headers: { authorization: `Bearer ${token.reveal()}` },
+        validateStatus: () => true,
+        timeout: 30_000,
+      });
+      if (res.status !== 200) throw ApplicationFailure.retryable(`users: HTTP ${res.status}`, 'ValidatorUnavailable');
+      const { users } = parseResponse(usersResponse, res.data, 'GET /api/validator/v0/admin/users');
+      return users;
+    },
+
     /**
      * Deletes complete backups beyond `retention.keep` or older than `retention.maxAgeDays`, and abandoned
      * incomplete folders older than a day, but never the newest backup whose checksums verify.
@@ -294,6 +520,10 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
       return { kept, deleted };
     },
   };
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
 }
 
 async function exists(file: string): Promise<boolean> {

@@ -5,11 +5,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createDecipheriv, randomBytes } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startProcedure } from '../../shared/start-procedure';
 import { CantonValidatorSimulator, issueToken } from '../../simulators/canton/validator';
 import type { CantonBackupResult } from '../../workflows/canton-backup';
+import type { CantonRestoreResult } from '../../workflows/canton-restore';
+import { statusQuery } from '../../workflows/lib/procedure';
 import { PROJECT_ROOT } from '../helpers/paths';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
 import {
@@ -28,6 +30,10 @@ describe('canton-backup', () => {
   let temporal: TestTemporal;
   let pg: TestPostgres;
   let sim: CantonValidatorSimulator;
+  let dir: string;
+  let backupKey: Buffer;
+  let taskQueue: string;
+  let worker: Awaited<ReturnType<typeof startTestWorker>>;
 
   beforeAll(async () => {
     temporal = await connectTestTemporal();
@@ -55,21 +61,13 @@ describe('canton-backup', () => {
     await sim.start();
     sim.bringUp();
     process.env.LEDGER_DR_TEST_CANTON_TOKEN = issueToken(tokenSecret, AUDIENCE);
-  });
-  afterAll(async () => {
-    await sim?.stop();
-    await pg?.stop();
-    await temporal?.close();
-  });
-
-  it('dumps both databases and the sealed identities, writes a manifest, and keeps the newest backups', async () => {
-    const dir = scratchDir('canton-backup');
+    dir = scratchDir('canton');
     const secret = (name: string, value: string) => {
       const file = path.join(dir, name);
       writeFileSync(file, value, { mode: 0o600 });
       return { file };
     };
-    const backupKey = randomBytes(32);
+    backupKey = randomBytes(32);
     const ctl = `${JSON.stringify(process.execPath)} --import tsx simulators/canton/validator-ctl.ts --simulator ${sim.url}`;
     const { config } = writeConfig(dir, {
       networks: {
@@ -96,21 +94,26 @@ describe('canton-backup', () => {
         },
       },
     });
-    const taskQueue = uniqueTaskQueue('canton');
-    const worker = await startTestWorker(temporal, taskQueue, { config });
+    taskQueue = uniqueTaskQueue('canton');
+    worker = await startTestWorker(temporal, taskQueue, { config });
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await sim?.stop();
+    await pg?.stop();
+    await temporal?.close();
+  });
+
+  it('dumps both databases and the sealed identities, writes a manifest, and keeps the newest backups', async () => {
     const runs: CantonBackupResult[] = [];
-    try {
-      for (let i = 0; i < 3; i++) {
-        const handle = await startProcedure(temporal.client, {
-          procedure: 'cantonBackup',
-          network: 'splice',
-          taskQueue,
-          input: {},
-        });
-        runs.push((await handle.result()) as CantonBackupResult);
-      }
-    } finally {
-      await worker.stop();
+    for (let i = 0; i < 3; i++) {
+      const handle = await startProcedure(temporal.client, {
+        procedure: 'cantonBackup',
+        network: 'splice',
+        taskQueue,
+        input: {},
+      });
+      runs.push((await handle.result()) as CantonBackupResult);
     }
     const [first, , last] = runs;
 
@@ -167,5 +170,87 @@ describe('canton-backup', () => {
     expect(last!.retention.kept).toEqual([last!.backupId, runs[1]!.backupId]);
     expect(() => statSync(path.join(dir, 'backups', first!.backupId))).toThrow();
     expect(last!.report.backups).toHaveLength(3);
+  });
+
+  it('restores both databases from the newest backup after a disaster, keeping the damaged ones renamed', async () => {
+    const state = () => ({
+      contracts: pg.sql(
+        'participant-3',
+        "select count(*) || ':' || md5(string_agg(id::text || payload, ',' order by id)) from contracts",
+      ),
+      users: pg.sql('validator', "select count(*) || ':' || md5(string_agg(name, ',' order by name)) from users"),
+    });
+    const backupRun = await startProcedure(temporal.client, {
+      procedure: 'cantonBackup',
+      network: 'splice',
+      taskQueue,
+      input: {},
+    });
+    const backup = (await backupRun.result()) as CantonBackupResult;
+    const before = state();
+
+    // The disaster: half the contracts lost, and a user onboarded after the backup.
+    pg.sql('participant-3', 'delete from contracts where id % 2 = 0');
+    pg.sql('validator', "insert into users values ('late-user', now())");
+    const damaged = state();
+    expect(damaged.contracts).not.toBe(before.contracts);
+
+    const startsBefore = sim.starts;
+    const handle = await startProcedure(temporal.client, {
+      procedure: 'cantonRestore',
+      network: 'splice',
+      taskQueue,
+      input: { pollIntervalMs: 200, readinessTimeoutMs: 60_000 },
+    });
+    const result = (await handle.result()) as CantonRestoreResult;
+
+    expect(result.backup.backupId).toBe(backup.backupId);
+    expect(state()).toEqual(before);
+    // Nothing was dropped: the damaged databases are still there, renamed.
+    expect(result.movedAside.sort()).toEqual([
+      `participant-3__before_${result.restoreId}`,
+      `validator__before_${result.restoreId}`,
+    ]);
+    expect(
+      pg.sql(
+        `participant-3__before_${result.restoreId}`,
+        "select count(*) || ':' || md5(string_agg(id::text || payload, ',' order by id)) from contracts",
+      ),
+    ).toBe(damaged.contracts);
+    expect(result.usersToReonboard.map((u) => u.name)).toEqual(['late-user']);
+    expect(sim.isRunning).toBe(true);
+    expect(sim.starts).toBe(startsBefore + 1);
+    expect(result.report.steps.map((s) => `${s.name}:${s.outcome}`)).toEqual([
+      'read-plan:succeeded',
+      'verify-backup:succeeded',
+      'users-before:succeeded',
+      'scale-down:succeeded',
+      'move-aside:succeeded',
+      'restore:succeeded',
+      'scale-up:succeeded',
+      'users-after-backup:succeeded',
+    ]);
+  });
+
+  it('refuses a backup whose checksum no longer matches, before touching the validator', async () => {
+    const backup = (await (
+      await startProcedure(temporal.client, { procedure: 'cantonBackup', network: 'splice', taskQueue, input: {} })
+    ).result()) as CantonBackupResult;
+    const dump = backup.manifest.files.find((f) => f.what === 'database validator')!;
+    chmodSync(dump.file, 0o600);
+    appendFileSync(dump.file, 'x');
+    const stopsBefore = sim.stops;
+    const handle = await startProcedure(temporal.client, {
+      procedure: 'cantonRestore',
+      network: 'splice',
+      taskQueue,
+      input: { backupId: backup.backupId },
+    });
+    await expect(handle.result()).rejects.toThrow();
+    const status = await handle.query(statusQuery);
+    expect(status.report.failure).toBe(
+      `backup ${backup.backupId}: database validator (${dump.file}) does not match its SHA-256 in the manifest`,
+    );
+    expect(sim.stops).toBe(stopsBefore);
   });
 });

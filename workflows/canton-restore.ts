@@ -1,0 +1,181 @@
+/**
+ * Canton/Splice validator restore from backup (Splice's "restore from backup" procedure).
+ *
+ * Runbook:
+ *   1. Read the network; pick the backup (given, or the newest complete one) and verify every checksum.
+ *   2. Scale the validator down with the configured command and check that it no longer answers.
+ *   3. Move the current databases aside (renamed `<name>__before_<restoreId>`, never dropped).
+ *   4. Restore both databases from their dumps (streamed by pg_restore; renamed into place when complete).
+ *   5. Scale up and wait for the app's readiness endpoint.
+ *   6. List the users onboarded after the backup: they must be re-onboarded by hand.
+ */
+import { ApplicationFailure, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import type { Activities, CantonManifest, OnboardedUser } from '../activities';
+import { PROCEDURES } from '../shared/procedures';
+import type { ProcedureReport } from '../shared/report';
+import { badInput, optionalNumber, rejectUnknownFields, requireNetworkName, requireObject } from './lib/input';
+import { asWorkflowFailure, Procedure } from './lib/procedure';
+
+export interface CantonRestoreInput {
+  network: string;
+  /** The backup folder name; the newest complete backup when absent. */
+  backupId?: string;
+  pollIntervalMs?: number;
+  readinessTimeoutMs?: number;
+}
+
+export interface CantonRestoreResult {
+  report: ProcedureReport;
+  restoreId: string;
+  backup: CantonManifest;
+  movedAside: string[];
+  usersToReonboard: OnboardedUser[];
+}
+
+const { describeCantonNetwork, verifyCantonBackup, probeCantonValidator, moveCantonDatabasesAside, listCantonUsers } =
+  proxyActivities<Activities>({ startToCloseTimeout: '10m', heartbeatTimeout: '1m', retry: { maximumAttempts: 5 } });
+// Asked of a node that may be lost: do not wait long for it.
+const { listCantonUsers: listCantonUsersBefore } = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry: { maximumAttempts: 2 },
+});
+const { runCantonLauncher } = proxyActivities<Activities>({
+  startToCloseTimeout: '15m',
+  heartbeatTimeout: '30s',
+  retry: { initialInterval: '5s', maximumAttempts: 5 },
+});
+const { restoreCantonDatabase } = proxyActivities<Activities>({
+  startToCloseTimeout: '12h',
+  heartbeatTimeout: '30s',
+  retry: { initialInterval: '5s', maximumAttempts: 5 },
+});
+
+export async function cantonRestore(rawInput: CantonRestoreInput): Promise<CantonRestoreResult> {
+  const input = requireObject(rawInput);
+  rejectUnknownFields(input, ['network', 'backupId', 'pollIntervalMs', 'readinessTimeoutMs']);
+  const network = requireNetworkName(input);
+  if (
+    input.backupId !== undefined &&
+    (typeof input.backupId !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/.test(input.backupId))
+  ) {
+    throw badInput('backupId', 'expected the name of a backup folder');
+  }
+  const pollIntervalMs = optionalNumber(input, 'pollIntervalMs', 100, 60_000) ?? 2000;
+  const readinessTimeoutMs = optionalNumber(input, 'readinessTimeoutMs', 1000, 24 * 3_600_000) ?? 30 * 60_000;
+  const run = new Procedure(PROCEDURES.cantonRestore.name, network);
+  const info = workflowInfo();
+  const restoreId = `${info.startTime
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${info.runId.replace(/-/g, '').slice(-8)}`;
+
+  /** Polls readiness until it is `wanted`, or fails after the timeout. */
+  const waitFor = async (wanted: boolean) => {
+    const deadline = Date.now() + readinessTimeoutMs;
+    for (;;) {
+      const probe = await probeCantonValidator({ network });
+      if (probe.ready === wanted) return probe;
+      if (Date.now() > deadline) {
+        throw ApplicationFailure.nonRetryable(
+          `the validator is ${probe.ready ? 'still up' : 'not ready'} after ${readinessTimeoutMs / 1000}s (${probe.detail})`,
+          'ReadinessTimedOut',
+        );
+      }
+      await sleep(pollIntervalMs);
+    }
+  };
+
+  try {
+    const plan = await run.step(
+      'read-plan',
+      'Read the network from configuration',
+      () => describeCantonNetwork({ network }),
+      (p) => `databases ${p.databases.join(', ')}`,
+    );
+    const backup = await run.step(
+      'verify-backup',
+      'Verify the backup',
+      () => verifyCantonBackup({ network, ...(input.backupId ? { backupId: input.backupId as string } : {}) }),
+      (m) => `backup ${m.backupId} of ${m.createdAt}, ${m.files.length} files verified`,
+    );
+    run.decide(
+      `restore backup ${backup.backupId}`,
+      input.backupId ? 'chosen by the operator' : 'the newest complete backup',
+    );
+    if (backup.migrationId !== plan.migrationId) {
+      throw ApplicationFailure.nonRetryable(
+        `backup ${backup.backupId} is of migration ${backup.migrationId}, the network is at ${plan.migrationId}`,
+        'WrongMigration',
+      );
+    }
+    // Users the node has now; those the restored node lacks were onboarded after the backup. Best effort:
+    // a lost node cannot be asked.
+    let usersBefore: OnboardedUser[] | undefined;
+    try {
+      usersBefore = await run.step(
+        'users-before',
+        'List the users the validator has now',
+        () => listCantonUsersBefore({ network }),
+        (u) => `${u.length} users`,
+      );
+    } catch {
+      run.note(
+        'the validator could not list its users before the restore; check for users onboarded after the backup by hand',
+      );
+    }
+    await run.step(
+      'scale-down',
+      'Scale the validator down',
+      async () => {
+        await runCantonLauncher({ network, action: 'stop' });
+        return waitFor(false);
+      },
+      (p) => `down (${p.detail})`,
+    );
+    const movedAside = await run.step(
+      'move-aside',
+      'Move the current databases aside',
+      () => moveCantonDatabasesAside({ network, restoreId, databases: plan.databases }),
+      (m) => (m.length ? m.join(', ') : 'no current databases'),
+    );
+    for (const name of movedAside)
+      run.report.backups.push({ what: 'database before the restore (renamed)', location: name });
+    await run.step(
+      'restore',
+      'Restore both databases',
+      () =>
+        Promise.all(
+          plan.databases.map((database) => {
+            const dump = backup.files.find((f) => f.what === `database ${database}`);
+            if (!dump)
+              throw ApplicationFailure.nonRetryable(`backup ${backup.backupId} has no dump of ${database}`, 'NoBackup');
+            return restoreCantonDatabase({ network, restoreId, database, file: dump.file });
+          }),
+        ),
+      () => plan.databases.join(', '),
+    );
+    await run.step(
+      'scale-up',
+      'Scale the validator up and wait until it is ready',
+      async () => {
+        await runCantonLauncher({ network, action: 'start' });
+        return waitFor(true);
+      },
+      (p) => `ready (${p.detail})`,
+    );
+    const usersToReonboard = await run.step(
+      'users-after-backup',
+      'Find the users onboarded after the backup',
+      async () => {
+        if (!usersBefore) return [];
+        const restored = new Set((await listCantonUsers({ network })).map((u) => u.name));
+        return usersBefore.filter((u) => !restored.has(u.name));
+      },
+      (u) => (u.length ? `${u.length} to re-onboard: ${u.map((x) => x.name).join(', ')}` : 'none'),
+    );
+    if (usersToReonboard.length) run.note(`re-onboard by hand: ${usersToReonboard.map((u) => u.name).join(', ')}`);
+    return { report: run.succeed(), restoreId, backup, movedAside, usersToReonboard };
+  } catch (err) {
+    throw asWorkflowFailure(run.fail(err));
+  }
+}
