@@ -34,7 +34,7 @@ const { describeCantonNetwork, sealCantonBackup, fetchCantonIdentities } = proxy
 // Dumps of large databases take hours; heartbeats tell a dead worker from a slow dump.
 const { dumpCantonDatabase, applyCantonRetention } = proxyActivities<Activities>({
   startToCloseTimeout: '12h',
-  heartbeatTimeout: '30s',
+  heartbeatTimeout: '15s',
   retry: { initialInterval: '5s', maximumAttempts: 5 },
 });
 

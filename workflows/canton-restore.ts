@@ -41,12 +41,12 @@ const { listCantonUsers: listCantonUsersBefore } = proxyActivities<Activities>({
 });
 const { runCantonLauncher } = proxyActivities<Activities>({
   startToCloseTimeout: '15m',
-  heartbeatTimeout: '30s',
+  heartbeatTimeout: '15s',
   retry: { initialInterval: '5s', maximumAttempts: 5 },
 });
 const { restoreCantonDatabase } = proxyActivities<Activities>({
   startToCloseTimeout: '12h',
-  heartbeatTimeout: '30s',
+  heartbeatTimeout: '15s',
   retry: { initialInterval: '5s', maximumAttempts: 5 },
 });
 

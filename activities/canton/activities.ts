@@ -11,6 +11,7 @@ import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'n
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import axios from 'axios';
 import { Client } from 'pg';
@@ -162,7 +163,8 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
       if (await exists(file)) return { what: `database ${args.database}`, file, ...(await digestFile(file)) };
 
       await mkdir(folder, { recursive: true, mode: 0o700 });
-      const partial = `${file}.partial`;
+      // One partial file per attempt: a pg_dump orphaned by a dead worker can never write into this one.
+      const partial = `${file}.partial-${activityAttempt()}`;
       const password = await readSecret(pg.password, `networks.${args.network}.canton.postgres.password`);
       let bytes = 0;
       const hash = createHash('sha256');
@@ -203,6 +205,10 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
         );
       }
       await rename(partial, file);
+      // Leftovers of attempts whose worker died are incomplete by construction.
+      for (const name of await readdir(folder)) {
+        if (name.startsWith(`${args.database}.dump.partial-`)) await rm(path.join(folder, name), { force: true });
+      }
       return { what: `database ${args.database}`, file, bytes, sha256: hash.digest('hex') };
     },
 
@@ -420,7 +426,8 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
           (await client.query('select 1 from pg_database where datname = $1', [name])).rowCount === 1;
         if (await exists_(args.database)) return true;
         // A staging database left by a dead attempt is ours and incomplete: start it again.
-        await client.query(`drop database if exists ${quoteIdent(staging)}`);
+        // FORCE ends the sessions of a pg_restore orphaned by a dead worker.
+        await client.query(`drop database if exists ${quoteIdent(staging)} with (force)`);
         await client.query(`create database ${quoteIdent(staging)}`);
         return false;
       });
@@ -520,6 +527,14 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
       return { kept, deleted };
     },
   };
+}
+
+function activityAttempt(): number {
+  try {
+    return Context.current().info.attempt;
+  } catch {
+    return 1;
+  }
 }
 
 function quoteIdent(name: string): string {
