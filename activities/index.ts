@@ -48,6 +48,7 @@ export type {
   CantonManifest,
   CantonPlan,
   OnboardedUser,
+  PartyCheck,
   RetentionResult,
   ValidatorProbe,
 } from './canton/activities';

@@ -176,6 +176,14 @@ const ccfNetwork = networkOf('ccf').extend({
 
 /** Placeholders a Canton/Splice launcher command may use (start.sh, stop.sh, kubectl scale …). */
 export const CANTON_LAUNCHER_VARIABLES = ['network', 'migrationId'] as const;
+/** Re-onboarding adds the identities dump file, the new participant id, the sponsor SV and the party hint. */
+export const CANTON_REONBOARD_VARIABLES = [
+  ...CANTON_LAUNCHER_VARIABLES,
+  'identitiesFile',
+  'participantId',
+  'sponsorSv',
+  'partyHint',
+] as const;
 
 const cantonSettings = z.strictObject({
   /** The current migration id: the participant database is `participant-<migrationId>`. */
@@ -204,7 +212,12 @@ const cantonSettings = z.strictObject({
   launcher: z.strictObject({
     start: commandTemplate(CANTON_LAUNCHER_VARIABLES),
     stop: commandTemplate(CANTON_LAUNCHER_VARIABLES),
+    /** e.g. `./start.sh -s {{sponsorSv}} -o "" -p {{partyHint}} -m {{migrationId}} -i {{identitiesFile}} -P {{participantId}} -w` */
+    reonboard: commandTemplate(CANTON_REONBOARD_VARIABLES).optional(),
   }),
+  /** The super validator that sponsors a re-onboarding, and the validator party's hint. */
+  sponsorSvUrl: httpUrl.optional(),
+  partyHint: z.string().min(1).optional(),
 });
 
 const cantonNetwork = networkOf('canton').extend({ canton: cantonSettings });

@@ -8,6 +8,7 @@ export const PROCEDURES = {
   ccfHealthWatch: { name: 'ccf-health-watch', workflowType: 'ccfHealthWatch' },
   cantonBackup: { name: 'canton-backup', workflowType: 'cantonBackup' },
   cantonRestore: { name: 'canton-restore', workflowType: 'cantonRestore' },
+  cantonReonboard: { name: 'canton-reonboard', workflowType: 'cantonReonboard' },
   networkPreflight: { name: 'network-preflight', workflowType: 'networkPreflight' },
 } as const;
 

@@ -3,3 +3,4 @@ export { ccfRecovery } from './ccf-recovery';
 export { ccfHealthWatch } from './ccf-health-watch';
 export { cantonBackup } from './canton-backup';
 export { cantonRestore } from './canton-restore';
+export { cantonReonboard } from './canton-reonboard';

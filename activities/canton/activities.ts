@@ -5,7 +5,7 @@
  * name and renamed into place when complete, so a partial file is never taken for a complete one.
  */
 import { spawn } from 'node:child_process';
-import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -63,6 +63,11 @@ export interface OnboardedUser {
   onboardedAt: string;
 }
 
+export interface PartyCheck {
+  balance: string;
+  nameEntries: string[];
+}
+
 export interface RetentionResult {
   kept: string[];
   deleted: string[];
@@ -77,6 +82,16 @@ const SEALED_MAGIC = Buffer.from('LDRSEAL1');
 const identitiesResponse = z.object({ id: z.string().min(1) }).passthrough();
 const usersResponse = z.object({ users: z.array(z.object({ name: z.string(), onboardedAt: z.iso.datetime() })) });
 const restoreId = backupId;
+const participantIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, { error: 'expected a participant id of letters, digits, "_" and "-"' });
+const balanceResponse = z.object({ effective_unlocked_qty: z.string() });
+const ansEntriesResponse = z.object({ entries: z.array(z.object({ name: z.string() })) });
+
+interface ParticipantRegistry {
+  current?: string;
+  used: { participantId: string; recordedAt: string; by: string }[];
+}
 
 export function createCantonActivities(deps: { config: LedgerDrConfig }) {
   function cantonNetwork(name: string): CantonNetworkConfig {
@@ -319,11 +334,15 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
       const root = network.canton.backupDirectory;
       let id = args.backupId;
       if (!id) {
-        const complete = [];
+        // The newest by the manifest's own timestamp (ids of backups taken in the same second do not sort).
+        let newest: { id: string; at: number } | undefined;
         for (const entry of await readdir(root).catch(() => [])) {
-          if (await exists(path.join(root, entry, 'MANIFEST.json'))) complete.push(entry);
+          const file = path.join(root, entry, 'MANIFEST.json');
+          if (!(await exists(file))) continue;
+          const at = Date.parse((JSON.parse(await readFile(file, 'utf8')) as CantonManifest).createdAt);
+          if (!newest || at > newest.at) newest = { id: entry, at };
         }
-        id = complete.sort().pop();
+        id = newest?.id;
         if (!id) throw ApplicationFailure.nonRetryable(`no complete backup in ${root}`, 'NoBackup');
       }
       const manifestFile = path.join(root, id, 'MANIFEST.json');
@@ -487,6 +506,163 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
     },
 
     /**
+     * Refuses a participant id this network has used before (recorded re-onboardings, and the participant of
+     * every backup): Canton never accepts a participant id twice, and a refusal here changes nothing.
+     */
+    async checkCantonParticipantId(input: { network: string; participantId: string }): Promise<void> {
+      const args = parseInput(z.strictObject({ network: networkName, participantId: participantIdSchema }), input);
+      const network = cantonNetwork(args.network);
+      const root = network.canton.backupDirectory;
+      const registry = await readRegistry(root);
+      const seen = new Map(registry.used.map((u) => [u.participantId, `recorded ${u.recordedAt}`]));
+      for (const entry of await readdir(root).catch(() => [])) {
+        const manifestFile = path.join(root, entry, 'MANIFEST.json');
+        if (!(await exists(manifestFile))) continue;
+        const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as CantonManifest;
+        // Splice ids look like PAR::<name>::<fingerprint>; the operator chooses the <name> part.
+        const name = manifest.participantId.split('::')[1] ?? manifest.participantId;
+        for (const id of [manifest.participantId, name])
+          if (!seen.has(id)) seen.set(id, `the participant of backup ${entry}`);
+      }
+      const earlier = seen.get(args.participantId);
+      if (earlier) {
+        throw ApplicationFailure.nonRetryable(
+          `input.participantId: "${args.participantId}" was used before on ${args.network} (${earlier}); re-onboarding needs a participant id never used on this network`,
+          FailureType.InvalidInput,
+        );
+      }
+    },
+
+    /** Opens the sealed identities dump of a backup into an owner-only file for the re-onboarding command. */
+    async unsealCantonIdentities(input: { network: string; backupId: string; workId: string }): Promise<string> {
+      const args = parseInput(z.strictObject({ network: networkName, backupId, workId: restoreId }), input);
+      const network = cantonNetwork(args.network);
+      const field = `networks.${args.network}.canton`;
+      const sealed = await readFile(path.join(folderOf(network, args.backupId), 'participant-identities.json.sealed'));
+      if (!sealed.subarray(0, SEALED_MAGIC.length).equals(SEALED_MAGIC)) {
+        throw ApplicationFailure.nonRetryable(
+          `backup ${args.backupId}: the identities file is not a sealed dump`,
+          'BackupCorrupt',
+        );
+      }
+      const key = Buffer.from(
+        (await readSecret(network.canton.backupEncryptionKey, `${field}.backupEncryptionKey`)).reveal(),
+        'base64',
+      );
+      const iv = sealed.subarray(SEALED_MAGIC.length, SEALED_MAGIC.length + 12);
+      const decipher = createDecipheriv('aes-256-gcm', key, iv);
+      decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+      let plain: Buffer;
+      try {
+        plain = Buffer.concat([
+          decipher.update(sealed.subarray(SEALED_MAGIC.length + 12, sealed.length - 16)),
+          decipher.final(),
+        ]);
+      } catch {
+        throw ApplicationFailure.nonRetryable(
+          `${field}.backupEncryptionKey: cannot open the identities dump of backup ${args.backupId} with this key`,
+          FailureType.Configuration,
+        );
+      }
+      const dir = path.join(network.canton.backupDirectory, `reonboard-${args.workId}`);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const file = path.join(dir, 'participant-identities.json');
+      await writeFile(file, plain, { mode: 0o600 });
+      plain.fill(0);
+      return file;
+    },
+
+    /** Removes the opened identities dump once the new participant has taken it over. */
+    async discardCantonIdentities(input: { network: string; workId: string }): Promise<void> {
+      const args = parseInput(z.strictObject({ network: networkName, workId: restoreId }), input);
+      await rm(path.join(cantonNetwork(args.network).canton.backupDirectory, `reonboard-${args.workId}`), {
+        recursive: true,
+        force: true,
+      });
+    },
+
+    /** Runs the configured re-onboarding command (start.sh -i <dump> -P <new participant id> …). */
+    async reonboardCantonValidator(input: {
+      network: string;
+      identitiesFile: string;
+      participantId: string;
+    }): Promise<void> {
+      const args = parseInput(
+        z.strictObject({ network: networkName, identitiesFile: z.string().min(1), participantId: participantIdSchema }),
+        input,
+      );
+      const network = cantonNetwork(args.network);
+      const field = `networks.${args.network}.canton`;
+      const template = network.canton.launcher.reonboard;
+      if (!template)
+        throw invalidInput(
+          `${field}.launcher.reonboard: not configured; add the command that starts a validator from an identities dump`,
+        );
+      const executor = createExecutor(network.executor, `networks.${args.network}.executor`);
+      const command = renderCommand(template, {
+        network: args.network,
+        migrationId: network.canton.migrationId,
+        identitiesFile: args.identitiesFile,
+        participantId: args.participantId,
+        sponsorSv: network.canton.sponsorSvUrl ?? '',
+        partyHint: network.canton.partyHint ?? '',
+      });
+      const result = await withHeartbeats((signal) => executor.run(command, { timeoutMs: 900_000, signal }));
+      if (result.exitCode !== 0) {
+        throw ApplicationFailure.retryable(
+          `re-onboarding command exited ${result.exitCode ?? result.signal}: ${(result.stderr || result.stdout).trim().split('\n').pop() ?? ''}`,
+          'LauncherFailed',
+        );
+      }
+    },
+
+    /** The validator party's balance and name entries, as the validator now sees them. */
+    async checkCantonParty(input: { network: string }): Promise<PartyCheck> {
+      const args = parseInput(z.strictObject({ network: networkName }), input);
+      const network = cantonNetwork(args.network);
+      const token = await readSecret(network.canton.auth.token, `networks.${args.network}.canton.auth.token`);
+      const base = network.canton.validatorUrl.replace(/\/$/, '');
+      const get = async (p: string) => {
+        const res = await axios.get(`${base}${p}`, {
+          headers: { authorization: `Bearer ${token.reveal()}` },
+          validateStatus: () => true,
+          timeout: 30_000,
+        });
+        if (res.status !== 200) throw ApplicationFailure.retryable(`GET ${p}: HTTP ${res.status}`, 'PartyNotBack');
+        return res.data as unknown;
+      };
+      const balance = parseResponse(
+        balanceResponse,
+        await get('/api/validator/v0/wallet/balance'),
+        'GET /api/validator/v0/wallet/balance',
+      );
+      const entries = parseResponse(
+        ansEntriesResponse,
+        await get('/api/validator/v0/wallet/ans-entries'),
+        'GET /api/validator/v0/wallet/ans-entries',
+      );
+      return { balance: balance.effective_unlocked_qty, nameEntries: entries.entries.map((e) => e.name) };
+    },
+
+    /** Records the participant id every later restart must use (`-P`), and that it is now used. */
+    async recordCantonParticipantId(input: { network: string; participantId: string; by: string }): Promise<void> {
+      const args = parseInput(
+        z.strictObject({ network: networkName, participantId: participantIdSchema, by: z.string().min(1) }),
+        input,
+      );
+      const root = cantonNetwork(args.network).canton.backupDirectory;
+      const registry = await readRegistry(root);
+      if (!registry.used.some((u) => u.participantId === args.participantId)) {
+        registry.used.push({ participantId: args.participantId, recordedAt: new Date().toISOString(), by: args.by });
+      }
+      registry.current = args.participantId;
+      await mkdir(root, { recursive: true, mode: 0o700 });
+      const file = path.join(root, 'participant-ids.json');
+      await writeFile(`${file}.partial`, `${JSON.stringify(registry, null, 2)}\n`, { mode: 0o600 });
+      await rename(`${file}.partial`, file);
+    },
+
+    /**
      * Deletes complete backups beyond `retention.keep` or older than `retention.maxAgeDays`, and abandoned
      * incomplete folders older than a day, but never the newest backup whose checksums verify.
      */
@@ -527,6 +703,14 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
       return { kept, deleted };
     },
   };
+}
+
+async function readRegistry(root: string): Promise<ParticipantRegistry> {
+  try {
+    return JSON.parse(await readFile(path.join(root, 'participant-ids.json'), 'utf8')) as ParticipantRegistry;
+  } catch {
+    return { used: [] };
+  }
 }
 
 function activityAttempt(): number {

@@ -1,6 +1,6 @@
 /**
  * Stands in for Splice's docker-compose start.sh / stop.sh in launcher command templates:
- *   validator-ctl.ts start|stop --simulator <url>
+ *   validator-ctl.ts start|stop --simulator <url> [-i <identities dump> -P <new participant id>]
  */
 async function main(argv: string[]): Promise<number> {
   const action = argv.find((a) => a === 'start' || a === 'stop');
@@ -10,7 +10,14 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write('usage: validator-ctl.ts start|stop --simulator <url>\n');
     return 2;
   }
-  const response = await fetch(`${simulator}/control/${action}`, { method: 'POST' });
+  // start.sh -i <identities dump> -P <new participant id>: re-onboarding.
+  const flag = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
+  const query = new URLSearchParams();
+  const identities = flag('-i');
+  const participantId = flag('-P');
+  if (identities) query.set('identities', identities);
+  if (participantId) query.set('participantId', participantId);
+  const response = await fetch(`${simulator}/control/${action}?${query.toString()}`, { method: 'POST' });
   if (!response.ok) {
     process.stderr.write(`validator-ctl: HTTP ${response.status}\n`);
     return 1;

@@ -5,6 +5,7 @@
  * node. It is started and stopped by `validator-ctl.ts`, which stands in for Splice's start.sh/stop.sh.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from 'pg';
@@ -28,13 +29,36 @@ export function issueToken(secret: string, audience: string, subject = 'ledger-d
 export class CantonValidatorSimulator {
   private server?: http.Server;
   private running = false;
+  /** Whether this node hosts the validator party (lost with the node; back after re-onboarding). */
+  private partyHosted = true;
+  participantId: string;
   private readonly identityKeys = randomBytes(64).toString('base64');
   starts = 0;
   stops = 0;
   url = '';
   controlUrl = '';
 
-  constructor(private readonly options: ValidatorSimulatorOptions) {}
+  constructor(private readonly options: ValidatorSimulatorOptions) {
+    this.participantId = options.participantId;
+  }
+
+  /** The node is lost: stopped, and its participant (keys, party) gone. */
+  loseNode(): void {
+    this.bringDown();
+    this.partyHosted = false;
+  }
+
+  /**
+   * What start.sh -i <dump> -P <new id> does: a new participant takes over the old identities. Refused (as
+   * Splice would fail) when the dump's keys are not this validator's.
+   */
+  reonboard(identitiesFile: string, newParticipantId: string): void {
+    const dump = JSON.parse(readFileSync(identitiesFile, 'utf8')) as { keys?: { keyPair?: string }[] };
+    if (dump.keys?.[0]?.keyPair !== this.identityKeys) throw new Error("the identities dump is not this validator's");
+    this.participantId = newParticipantId;
+    this.partyHosted = true;
+    this.bringUp();
+  }
 
   async start(): Promise<void> {
     this.server = http.createServer((req, res) => void this.handle(req, res));
@@ -71,7 +95,17 @@ export class CantonValidatorSimulator {
     };
     const url = new URL(req.url ?? '/', 'http://validator');
     // Control endpoints for the start.sh/stop.sh stand-in; not part of Splice's API.
-    if (req.method === 'POST' && url.pathname === '/control/start') return (this.bringUp(), send(204));
+    if (req.method === 'POST' && url.pathname === '/control/start') {
+      const identities = url.searchParams.get('identities');
+      const participant = url.searchParams.get('participantId');
+      try {
+        if (identities && participant) this.reonboard(identities, participant);
+        else this.bringUp();
+      } catch (err) {
+        return send(400, { error: (err as Error).message });
+      }
+      return send(204);
+    }
     if (req.method === 'POST' && url.pathname === '/control/stop') return (this.bringDown(), send(204));
 
     if (!this.running) {
@@ -85,11 +119,25 @@ export class CantonValidatorSimulator {
     try {
       if (req.method === 'GET' && url.pathname === '/api/validator/v0/admin/participant/identities') {
         return send(200, {
-          id: this.options.participantId,
+          id: this.participantId,
           keys: [{ keyPair: this.identityKeys, name: 'namespace' }],
           authorizedStoreSnapshot: Buffer.from(`topology of ${this.options.participantId}`).toString('base64'),
           version: '0.3.0',
         });
+      }
+      // The validator party's wallet balance and name entries live on the network; this node sees them only
+      // while it hosts the party.
+      if (req.method === 'GET' && url.pathname === '/api/validator/v0/wallet/balance') {
+        if (!this.partyHosted) return send(404, { error: 'the validator party is not hosted on this participant' });
+        return send(200, {
+          round: 1024,
+          effective_unlocked_qty: '1250.5000000000',
+          effective_locked_qty: '0.0000000000',
+        });
+      }
+      if (req.method === 'GET' && url.pathname === '/api/validator/v0/wallet/ans-entries') {
+        if (!this.partyHosted) return send(404, { error: 'the validator party is not hosted on this participant' });
+        return send(200, { entries: [{ name: 'validator1.unverified.cns', expires_at: '2027-11-24T00:00:00Z' }] });
       }
       if (req.method === 'GET' && url.pathname === '/api/validator/v0/admin/users') {
         const users = await this.query<{ name: string; onboarded_at: Date }>(

@@ -5,11 +5,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createDecipheriv, randomBytes } from 'node:crypto';
-import { appendFileSync, chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startProcedure } from '../../shared/start-procedure';
 import { CantonValidatorSimulator, issueToken } from '../../simulators/canton/validator';
 import type { CantonBackupResult } from '../../workflows/canton-backup';
+import type { CantonReonboardResult } from '../../workflows/canton-reonboard';
 import type { CantonRestoreResult } from '../../workflows/canton-restore';
 import { statusQuery } from '../../workflows/lib/procedure';
 import { PROJECT_ROOT } from '../helpers/paths';
@@ -89,7 +90,11 @@ describe('canton-backup', () => {
             backupDirectory: path.join(dir, 'backups'),
             backupEncryptionKey: secret('backup.key', backupKey.toString('base64')),
             retention: { keep: 2, maxAgeDays: 30 },
-            launcher: { start: `${ctl} start`, stop: `${ctl} stop` },
+            launcher: {
+              start: `${ctl} start`,
+              stop: `${ctl} stop`,
+              reonboard: `${ctl} start -i {{identitiesFile}} -P {{participantId}}`,
+            },
           },
         },
       },
@@ -252,5 +257,58 @@ describe('canton-backup', () => {
       `backup ${backup.backupId}: database validator (${dump.file}) does not match its SHA-256 in the manifest`,
     );
     expect(sim.stops).toBe(stopsBefore);
+  });
+
+  it('re-onboards a lost validator from its identities with a new participant id, refusing a used one first', async () => {
+    await (
+      await startProcedure(temporal.client, { procedure: 'cantonBackup', network: 'splice', taskQueue, input: {} })
+    ).result();
+    sim.loseNode();
+    const startsBefore = sim.starts;
+
+    const refused = await startProcedure(temporal.client, {
+      procedure: 'cantonReonboard',
+      network: 'splice',
+      taskQueue,
+      input: { participantId: 'validator1', pollIntervalMs: 200 },
+    });
+    await expect(refused.result()).rejects.toThrow();
+    const refusal = await refused.query(statusQuery);
+    expect(refusal.report.failure).toMatch(
+      /^input\.participantId: "validator1" was used before on splice \(the participant of backup /,
+    );
+    expect(sim.starts).toBe(startsBefore);
+    expect(sim.isRunning).toBe(false);
+    expect(readdirSync(path.join(dir, 'backups')).filter((n) => n.startsWith('reonboard-'))).toEqual([]);
+
+    const handle = await startProcedure(temporal.client, {
+      procedure: 'cantonReonboard',
+      network: 'splice',
+      taskQueue,
+      input: { participantId: 'validator1-reonboarded-1', pollIntervalMs: 200, readinessTimeoutMs: 30_000 },
+    });
+    const result = (await handle.result()) as CantonReonboardResult;
+    expect(result.party).toEqual({ balance: '1250.5000000000', nameEntries: ['validator1.unverified.cns'] });
+    expect(sim.participantId).toBe('validator1-reonboarded-1');
+    expect(sim.starts).toBe(startsBefore + 1);
+    const registry = JSON.parse(readFileSync(path.join(dir, 'backups', 'participant-ids.json'), 'utf8')) as {
+      current: string;
+    };
+    expect(registry.current).toBe('validator1-reonboarded-1');
+    // The opened dump (private keys) is gone again.
+    expect(readdirSync(path.join(dir, 'backups')).filter((n) => n.startsWith('reonboard-'))).toEqual([]);
+    expect(result.report.notes).toContain(
+      'every later restart of this validator must pass -P validator1-reonboarded-1',
+    );
+
+    // The id is now used: a second re-onboarding with it is refused.
+    const again = await startProcedure(temporal.client, {
+      procedure: 'cantonReonboard',
+      network: 'splice',
+      taskQueue,
+      input: { participantId: 'validator1-reonboarded-1' },
+    });
+    await expect(again.result()).rejects.toThrow();
+    expect((await again.query(statusQuery)).report.failure).toContain('(recorded ');
   });
 });
