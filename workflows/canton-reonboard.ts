@@ -10,12 +10,13 @@
  *   4. Wait for readiness, then for the validator party's balance and name entries to be back.
  *   5. Record the participant id every later restart must use; remove the opened dump.
  */
-import { ApplicationFailure, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities, PartyCheck } from '../activities';
 import { PROCEDURES } from '../shared/procedures';
 import type { ProcedureReport } from '../shared/report';
 import { badInput, optionalNumber, rejectUnknownFields, requireNetworkName, requireObject } from './lib/input';
-import { asWorkflowFailure, failureMessage, Procedure } from './lib/procedure';
+import { pollUntil } from './lib/poll';
+import { asWorkflowFailure, Procedure } from './lib/procedure';
 
 export interface CantonReonboardInput {
   network: string;
@@ -78,24 +79,8 @@ export async function cantonReonboard(rawInput: CantonReonboardInput): Promise<C
     .replace(/[-:]/g, '')
     .replace(/\.\d+Z$/, 'Z')}-${info.runId.replace(/-/g, '').slice(-8)}`;
 
-  /** Polls `probe` until it answers, or fails naming what never came back. */
-  async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-    const deadline = Date.now() + readinessTimeoutMs;
-    let last = 'no answer yet';
-    for (;;) {
-      const value = await probe().catch((err: unknown) => {
-        last = failureMessage(err);
-        return undefined;
-      });
-      if (value !== undefined) return value;
-      if (Date.now() > deadline)
-        throw ApplicationFailure.nonRetryable(
-          `${what} not back after ${readinessTimeoutMs / 1000}s (last: ${last})`,
-          'ReadinessTimedOut',
-        );
-      await sleep(pollIntervalMs);
-    }
-  }
+  const until = <T>(what: string, probe: () => Promise<T | undefined>) =>
+    pollUntil(what, probe, { timeoutMs: readinessTimeoutMs, intervalMs: pollIntervalMs });
 
   try {
     await run.step(

@@ -9,11 +9,12 @@
  *   5. Scale up and wait for the app's readiness endpoint.
  *   6. List the users onboarded after the backup: they must be re-onboarded by hand.
  */
-import { ApplicationFailure, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities, CantonManifest, OnboardedUser } from '../activities';
 import { PROCEDURES } from '../shared/procedures';
 import type { ProcedureReport } from '../shared/report';
 import { badInput, optionalNumber, rejectUnknownFields, requireNetworkName, requireObject } from './lib/input';
+import { pollUntil } from './lib/poll';
 import { asWorkflowFailure, Procedure } from './lib/procedure';
 
 export interface CantonRestoreInput {
@@ -69,21 +70,16 @@ export async function cantonRestore(rawInput: CantonRestoreInput): Promise<Canto
     .replace(/[-:]/g, '')
     .replace(/\.\d+Z$/, 'Z')}-${info.runId.replace(/-/g, '').slice(-8)}`;
 
-  /** Polls readiness until it is `wanted`, or fails after the timeout. */
-  const waitFor = async (wanted: boolean) => {
-    const deadline = Date.now() + readinessTimeoutMs;
-    for (;;) {
-      const probe = await probeCantonValidator({ network });
-      if (probe.ready === wanted) return probe;
-      if (Date.now() > deadline) {
-        throw ApplicationFailure.nonRetryable(
-          `the validator is ${probe.ready ? 'still up' : 'not ready'} after ${readinessTimeoutMs / 1000}s (${probe.detail})`,
-          'ReadinessTimedOut',
-        );
-      }
-      await sleep(pollIntervalMs);
-    }
-  };
+  /** Until the validator's readiness is `wanted` (up or down). */
+  const waitFor = (wanted: boolean) =>
+    pollUntil(
+      wanted ? 'the validator ready' : 'the validator down',
+      async () => {
+        const probe = await probeCantonValidator({ network });
+        return probe.ready === wanted ? probe : undefined;
+      },
+      { timeoutMs: readinessTimeoutMs, intervalMs: pollIntervalMs },
+    );
 
   try {
     const plan = await run.step(

@@ -16,16 +16,11 @@ import { ApplicationFailure } from '@temporalio/common';
 import axios from 'axios';
 import { Client } from 'pg';
 import { z } from 'zod';
-import {
-  ConfigError,
-  findNetwork,
-  networkName,
-  type CantonNetworkConfig,
-  type LedgerDrConfig,
-} from '../../shared/config';
+import { networkName, type CantonNetworkConfig, type LedgerDrConfig } from '../../shared/config';
 import { renderCommand } from '../../shared/command-template';
 import { readSecret } from '../../shared/secrets';
 import { FailureType, invalidInput, parseInput, parseResponse } from '../errors';
+import { networkOfKind } from '../config/networks';
 import { withHeartbeats } from '../heartbeat';
 import { createExecutor } from '../hosts/executor';
 
@@ -94,21 +89,9 @@ interface ParticipantRegistry {
 }
 
 export function createCantonActivities(deps: { config: LedgerDrConfig }) {
-  function cantonNetwork(name: string): CantonNetworkConfig {
-    let network;
-    try {
-      network = findNetwork(deps.config, name);
-    } catch (err) {
-      if (err instanceof ConfigError) throw invalidInput(err.problems.map((p) => `input.${p}`).join('; '));
-      throw err;
-    }
-    if (network.kind !== 'canton') {
-      throw invalidInput(
-        `input.network: "${name}" is a ${network.kind} network; this procedure is for Canton/Splice validators`,
-      );
-    }
-    return network;
-  }
+  const cantonNetwork = (name: string): CantonNetworkConfig =>
+    networkOfKind(deps.config, name, 'canton', 'is for Canton/Splice validators');
+
   const folderOf = (network: CantonNetworkConfig, id: string) => path.join(network.canton.backupDirectory, id);
 
   /** Runs `work` with a client on the maintenance database, as the configured database user. */

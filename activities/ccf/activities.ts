@@ -12,11 +12,12 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { renderCommand } from '../../shared/command-template';
-import { ConfigError, findNetwork, networkName, type CcfNetworkConfig, type LedgerDrConfig } from '../../shared/config';
+import { networkName, type CcfNetworkConfig, type LedgerDrConfig } from '../../shared/config';
 import { GOV_MSG, memberIdOf, signGovernanceRequest, type GovMsgType } from '../../shared/cose';
 import type { BackupRecord } from '../../shared/report';
 import { readSecret } from '../../shared/secrets';
 import { FailureType, invalidInput, parseInput } from '../errors';
+import { networkOfKind } from '../config/networks';
 import { withHeartbeats } from '../heartbeat';
 import { createExecutor } from '../hosts/executor';
 import { CcfHttpError, CcfNodeClient, CcfUnreachableError } from './client';
@@ -129,6 +130,21 @@ export interface CertificateWrite {
   previousKeptAt?: string;
 }
 
+/** A node of this recovery, in a role. */
+export interface RecoveryNodeRequest {
+  network: string;
+  node: string;
+  role: CcfRole;
+  recoveryId: string;
+}
+
+/** A governance request a member makes through a node of this recovery. */
+export interface MemberRequest extends RecoveryNodeRequest {
+  member: string;
+  /** Seconds since the epoch, from workflow time, so a retried request is the same request. */
+  createdAt: number;
+}
+
 const recoveryId = z.string().regex(RECOVERY_ID, { error: 'expected a recovery id of letters, digits, ".", "_", "-"' });
 const role = z.enum(['Recover', 'Join']);
 const nodeRef = z.strictObject({ network: networkName, node: z.string().min(1) });
@@ -146,19 +162,8 @@ const observeInput = recoveryNodeRef.extend({
 const transitionAction = 'transition_service_to_open';
 
 export function createCcfActivities(deps: { config: LedgerDrConfig }) {
-  function ccfNetwork(name: string): CcfNetworkConfig {
-    let network;
-    try {
-      network = findNetwork(deps.config, name);
-    } catch (err) {
-      if (err instanceof ConfigError) throw invalidInput(err.problems.map((p) => `input.${p}`).join('; '));
-      throw err;
-    }
-    if (network.kind !== 'ccf') {
-      throw invalidInput(`input.network: "${name}" is a ${network.kind} network; this procedure recovers CCF networks`);
-    }
-    return network;
-  }
+  const ccfNetwork = (name: string): CcfNetworkConfig =>
+    networkOfKind(deps.config, name, 'ccf', 'recovers CCF networks');
 
   function nodeOf(network: CcfNetworkConfig, networkNameValue: string, id: string) {
     const index = network.nodes.findIndex((n) => n.id === id);
@@ -486,7 +491,7 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
     },
 
     /** Runs the operator's stop command for the cchost of `node` in `role`; stopping a stopped node is fine. */
-    async stopCcfNode(input: { network: string; node: string; role: CcfRole; recoveryId: string }): Promise<void> {
+    async stopCcfNode(input: RecoveryNodeRequest): Promise<void> {
       const args = parseInput(recoveryNodeRef, input);
       const network = ccfNetwork(args.network);
       const { node, index } = nodeOf(network, args.network, args.node);
@@ -540,12 +545,7 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
     },
 
     /** The service as one node of this recovery reports it. */
-    async readCcfService(input: {
-      network: string;
-      node: string;
-      role: CcfRole;
-      recoveryId: string;
-    }): Promise<ServiceObservation> {
+    async readCcfService(input: RecoveryNodeRequest): Promise<ServiceObservation> {
       const args = parseInput(recoveryNodeRef, input);
       const { client } = await recoveryClient(args);
       try {
@@ -568,14 +568,7 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
     },
 
     /** Refreshes and acknowledges the member's state digest, as a member must after a recovery. */
-    async ackCcfStateDigest(input: {
-      network: string;
-      node: string;
-      role: CcfRole;
-      recoveryId: string;
-      member: string;
-      createdAt: number;
-    }): Promise<void> {
+    async ackCcfStateDigest(input: MemberRequest): Promise<void> {
       const args = parseInput(memberRef.extend({ createdAt: z.number().int().min(0) }), input);
       const { network, client } = await recoveryClient(args);
       const update = await signAs(network, args.network, args.member, GOV_MSG.stateDigest, {}, args.createdAt);
@@ -603,14 +596,7 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
      * Proposes `transition_service_to_open` from the crashed service to this recovery's service, unless this
      * member already has such a proposal open (a retry after the first attempt reached the service).
      */
-    async proposeCcfServiceOpen(input: {
-      network: string;
-      node: string;
-      role: CcfRole;
-      recoveryId: string;
-      member: string;
-      createdAt: number;
-    }): Promise<ProposalObservation> {
+    async proposeCcfServiceOpen(input: MemberRequest): Promise<ProposalObservation> {
       const args = parseInput(memberRef.extend({ createdAt: z.number().int().min(0) }), input);
       const { network, client, files } = await recoveryClient(args);
       const { member, field } = memberOf(network, args.network, args.member);
@@ -647,13 +633,9 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
     },
 
     /** A proposal's state, and whether it is the proposal this recovery needs. */
-    async readCcfProposal(input: {
-      network: string;
-      node: string;
-      role: CcfRole;
-      recoveryId: string;
-      proposalId: string;
-    }): Promise<ProposalObservation | undefined> {
+    async readCcfProposal(
+      input: RecoveryNodeRequest & { proposalId: string },
+    ): Promise<ProposalObservation | undefined> {
       const args = parseInput(recoveryNodeRef.extend({ proposalId: z.string().regex(/^[a-f0-9]{64}$/) }), input);
       const { network, client, files } = await recoveryClient(args);
       try {
@@ -666,15 +648,7 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
     },
 
     /** Votes for the proposal as the member, unless the member's ballot is already recorded. */
-    async submitCcfBallot(input: {
-      network: string;
-      node: string;
-      role: CcfRole;
-      recoveryId: string;
-      member: string;
-      proposalId: string;
-      createdAt: number;
-    }): Promise<ProposalObservation> {
+    async submitCcfBallot(input: MemberRequest & { proposalId: string }): Promise<ProposalObservation> {
       const args = parseInput(
         memberRef.extend({ proposalId: z.string().regex(/^[a-f0-9]{64}$/), createdAt: z.number().int().min(0) }),
         input,
@@ -712,14 +686,7 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
      * Fetches the member's encrypted share, decrypts it with the member's configured key and submits it. The
      * raw share exists only in this function's memory; it is never returned, logged or written anywhere.
      */
-    async submitCcfRecoveryShare(input: {
-      network: string;
-      node: string;
-      role: CcfRole;
-      recoveryId: string;
-      member: string;
-      createdAt: number;
-    }): Promise<ShareSubmission> {
+    async submitCcfRecoveryShare(input: MemberRequest): Promise<ShareSubmission> {
       const args = parseInput(memberRef.extend({ createdAt: z.number().int().min(0) }), input);
       const { network, client } = await recoveryClient(args);
       const { member, field } = memberOf(network, args.network, args.member);

@@ -4,8 +4,9 @@
  * keeps the plan it started with even if the file changes underneath it.
  */
 import { z } from 'zod';
-import { ConfigError, findNetwork, networkName, type LedgerDrConfig } from '../../shared/config';
-import { invalidInput, parseInput } from '../errors';
+import { networkName, type LedgerDrConfig } from '../../shared/config';
+import { parseInput } from '../errors';
+import { networkForInput } from './networks';
 import { createExecutor } from '../hosts/executor';
 
 export interface NodePlan {
@@ -30,13 +31,7 @@ export function createConfigActivities(deps: { config: LedgerDrConfig }) {
   return {
     async describeNetwork(input: { network: string }): Promise<NetworkPlan> {
       const { network: name } = parseInput(describeNetworkInput, input);
-      let network;
-      try {
-        network = findNetwork(deps.config, name);
-      } catch (err) {
-        if (err instanceof ConfigError) throw invalidInput(err.problems.map((p) => `input.${p}`).join('; '));
-        throw err;
-      }
+      const network = networkForInput(deps.config, name);
       return {
         network: name,
         kind: network.kind,
