@@ -5,11 +5,11 @@
  * LEDGER_DR_API_ADDRESS (default 127.0.0.1:7780), LEDGER_DR_UI_URL (for links to runs), LOG_LEVEL.
  */
 import { Connection, type ConnectionOptions } from '@temporalio/client';
-import { CodecError, createCodec, createDataConverter } from '../shared/codec';
+import { CodecError } from '../shared/codec';
 import { configPath, ConfigError, loadConfig } from '../shared/config';
 import { SecretUnavailableError } from '../shared/secrets';
-import { taskQueue, temporalSettings } from '../shared/temporal';
-import { buildApi, resolveApiTokens } from './server';
+import { temporalSettings } from '../shared/temporal';
+import { buildApiForConfig } from './server';
 
 async function main(): Promise<void> {
   const config = loadConfig(configPath());
@@ -17,17 +17,14 @@ async function main(): Promise<void> {
   // envconfig's options suit both the native (worker) and the gRPC-js (client) connection.
   const connection = await Connection.connect(settings.connection as ConnectionOptions);
   const [host, port] = splitAddress(process.env.LEDGER_DR_API_ADDRESS ?? '127.0.0.1:7780');
-  const app = await buildApi({
+  const app = await buildApiForConfig({
     connection,
     namespace: settings.namespace,
-    dataConverter: await createDataConverter(config),
-    codec: config.encryption ? await createCodec(config.encryption) : undefined,
     config,
-    taskQueue: taskQueue(config.temporal.taskQueue),
-    tokens: await resolveApiTokens(config),
     uiUrl: process.env.LEDGER_DR_UI_URL,
     logger: true,
   });
+
   if (config.api.tokens.length === 0) app.log.warn('no api.tokens configured: every request will be refused (401)');
   await app.listen({ host, port });
   const stop = () =>

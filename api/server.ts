@@ -25,6 +25,7 @@ import {
 } from 'fastify-type-provider-zod';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
+import { createCodec, createDataConverter } from '../shared/codec';
 import { findNetwork, networkName, type LedgerDrConfig } from '../shared/config';
 import { PROCEDURES, procedureWorkflowId } from '../shared/procedures';
 import type { ProcedureReport } from '../shared/report';
@@ -32,6 +33,7 @@ import { reportToHtml, reportToMarkdown } from '../shared/report-render';
 import { NETWORK_ATTRIBUTE, PHASE_ATTRIBUTE, PROCEDURE_ATTRIBUTE } from '../shared/search-attributes';
 import { readSecret } from '../shared/secrets';
 import { ProcedureAlreadyRunningError, startProcedure } from '../shared/start-procedure';
+import { taskQueue } from '../shared/temporal';
 import type { ProcedureStatus } from '../workflows/lib/procedure';
 
 export type Role = 'viewer' | 'operator' | 'approver';
@@ -610,6 +612,24 @@ function describeSchedule(s: ScheduleDescription) {
     recentRuns: s.info.recentActions.length,
     next: s.info.nextActionTimes.map((t) => t.toISOString()),
   };
+}
+
+/**
+ * The API for a configuration, as every process builds it (API server, CLI, demo): the configured payload
+ * encryption, task queue and tokens, unless the caller gives its own.
+ */
+export async function buildApiForConfig(
+  options: Pick<ApiOptions, 'connection' | 'namespace' | 'config' | 'uiUrl' | 'logger'> &
+    Partial<Pick<ApiOptions, 'tokens' | 'taskQueue'>>,
+): Promise<FastifyInstance> {
+  const { config } = options;
+  return buildApi({
+    ...options,
+    dataConverter: await createDataConverter(config),
+    codec: config.encryption ? await createCodec(config.encryption) : undefined,
+    taskQueue: options.taskQueue ?? taskQueue(config.temporal.taskQueue),
+    tokens: options.tokens ?? (await resolveApiTokens(config)),
+  });
 }
 
 /** Tokens are read once at start-up from their references; each maps to a caller name and role. */

@@ -10,10 +10,9 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Connection } from '@temporalio/client';
 import { Command, CommanderError, Option } from 'commander';
-import { buildApi } from '../api/server';
-import { createCodec, createDataConverter } from '../shared/codec';
+import { buildApiForConfig } from '../api/server';
 import { configPath, loadConfig } from '../shared/config';
-import { taskQueue, temporalSettings } from '../shared/temporal';
+import { temporalSettings } from '../shared/temporal';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 
@@ -70,15 +69,13 @@ async function localSender(): Promise<{ send: Send; close(): Promise<void> }> {
     );
   }
   const token = randomBytes(16).toString('hex');
-  const app = await buildApi({
+  const app = await buildApiForConfig({
     connection,
     namespace: settings.namespace,
-    dataConverter: await createDataConverter(config),
-    codec: config.encryption ? await createCodec(config.encryption) : undefined,
     config,
-    taskQueue: taskQueue(config.temporal.taskQueue),
     tokens: new Map([[token, { name: `cli:${os.userInfo().username}`, role: 'local' as const }]]),
   });
+
   return {
     send: async (method, path, body, headers = {}) => {
       const res = await app.inject({

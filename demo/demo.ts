@@ -11,8 +11,8 @@ import path from 'node:path';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
-import { buildApi, resolveApiTokens } from '../api/server';
-import { createCodec, createDataConverter } from '../shared/codec';
+import { buildApiForConfig } from '../api/server';
+import { createDataConverter } from '../shared/codec';
 import { createLogger } from '../shared/logger';
 import { startDevServer, type DevServer } from '../shared/dev-server';
 import { PROJECT_ROOT } from '../shared/temporal-cli';
@@ -146,16 +146,8 @@ async function main(): Promise<number> {
         corsOrigins: [server.uiUrl!, server.uiUrl!.replace('127.0.0.1', 'localhost')],
       },
     };
-    const api = await buildApi({
-      connection,
-      namespace: 'default',
-      dataConverter,
-      codec: config.encryption ? await createCodec(config.encryption) : undefined,
-      config,
-      taskQueue,
-      tokens: await resolveApiTokens(config),
-      uiUrl: server.uiUrl,
-    });
+    const api = await buildApiForConfig({ connection, namespace: 'default', config, taskQueue, uiUrl: server.uiUrl });
+
     await api.listen({ host: '127.0.0.1', port: options.apiPort });
     cleanups.push(() => api.close());
     console.log(`  API:         ${apiUrl} (docs ${apiUrl}/docs; tokens in ${path.dirname(tokens.operator.file)})`);

@@ -4,20 +4,17 @@
  * file or half-restored database is taken for a complete one.
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startProcedure } from '../../shared/start-procedure';
-import { CantonValidatorSimulator, issueToken } from '../../simulators/canton/validator';
+import type { CantonValidatorSimulator } from '../../simulators/canton/validator';
 import type { CantonBackupResult } from '../../workflows/canton-backup';
 import type { CantonRestoreResult } from '../../workflows/canton-restore';
-import { PROJECT_ROOT } from '../helpers/paths';
+import { startTestValidator, writeCantonConfig } from '../helpers/canton';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/processes';
-import { connectTestTemporal, scratchDir, uniqueTaskQueue, writeConfig, type TestTemporal } from '../helpers/temporal';
+import { connectTestTemporal, scratchDir, uniqueTaskQueue, type TestTemporal } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
-
-const AUDIENCE = 'https://validator.example.com/api';
 
 describe('canton backup and restore survive SIGKILL of the worker', () => {
   let temporal: TestTemporal;
@@ -36,17 +33,7 @@ describe('canton backup and restore survive SIGKILL of the worker', () => {
       'participant-3',
       'create table contracts (id bigint primary key, payload text not null); insert into contracts select i, md5(i::text) from generate_series(1, 50000) i',
     );
-    const tokenSecret = randomBytes(16).toString('hex');
-    sim = new CantonValidatorSimulator({
-      tokenSecret,
-      audience: AUDIENCE,
-      participantId: 'PAR::crash::1220ff',
-      postgres: { host: pg.host, port: pg.port, user: pg.user, password: pg.password },
-      migrationId: 3,
-    });
-    await sim.start();
-    sim.bringUp();
-    process.env.LEDGER_DR_TEST_CANTON_CRASH_TOKEN = issueToken(tokenSecret, AUDIENCE);
+    sim = await startTestValidator(pg, 'PAR::crash::1220ff', 'LEDGER_DR_TEST_CANTON_CRASH_TOKEN');
   });
   afterAll(async () => {
     await sim?.stop();
@@ -63,32 +50,12 @@ describe('canton backup and restore survive SIGKILL of the worker', () => {
       writeFileSync(path.join(slowBin, tool), `#!/bin/sh\nsleep 3\nexec ${path.join(pg.binDir, tool)} "$@"\n`);
       chmodSync(path.join(slowBin, tool), 0o755);
     }
-    writeFileSync(path.join(dir, 'pg-password'), pg.password, { mode: 0o600 });
-    writeFileSync(path.join(dir, 'backup.key'), randomBytes(32).toString('base64'), { mode: 0o600 });
-    const ctl = `${JSON.stringify(process.execPath)} --import tsx simulators/canton/validator-ctl.ts --simulator ${sim.url}`;
-    const { file } = writeConfig(dir, {
-      networks: {
-        crashy: {
-          kind: 'canton',
-          executor: { type: 'local', cwd: PROJECT_ROOT },
-          nodes: [{ id: 'validator' }],
-          canton: {
-            migrationId: 3,
-            validatorUrl: sim.url,
-            auth: { token: { env: 'LEDGER_DR_TEST_CANTON_CRASH_TOKEN' }, audience: AUDIENCE },
-            postgres: {
-              host: pg.host,
-              port: pg.port,
-              user: pg.user,
-              password: { file: path.join(dir, 'pg-password') },
-              binDir: slowBin,
-            },
-            backupDirectory: path.join(dir, 'backups'),
-            backupEncryptionKey: { file: path.join(dir, 'backup.key') },
-            launcher: { start: `${ctl} start`, stop: `${ctl} stop` },
-          },
-        },
-      },
+    const { file } = writeCantonConfig(dir, {
+      network: 'crashy',
+      pg,
+      sim,
+      tokenEnv: 'LEDGER_DR_TEST_CANTON_CRASH_TOKEN',
+      binDir: slowBin,
     });
     const checksum = (db: string) =>
       pg.sql(db, "select count(*) || ':' || md5(string_agg(id::text || payload, ',' order by id)) from contracts");

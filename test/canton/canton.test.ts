@@ -4,28 +4,26 @@
  * and retention that keeps the newest verified backup.
  */
 import { execFileSync } from 'node:child_process';
-import { createDecipheriv, randomBytes } from 'node:crypto';
-import { appendFileSync, chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createDecipheriv } from 'node:crypto';
+import { appendFileSync, chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { startProcedure } from '../../shared/start-procedure';
-import { CantonValidatorSimulator, issueToken } from '../../simulators/canton/validator';
+import type { CantonValidatorSimulator } from '../../simulators/canton/validator';
 import type { CantonBackupResult } from '../../workflows/canton-backup';
 import type { CantonReonboardResult } from '../../workflows/canton-reonboard';
 import type { CantonRestoreResult } from '../../workflows/canton-restore';
 import { statusQuery } from '../../workflows/lib/procedure';
-import { PROJECT_ROOT } from '../helpers/paths';
+import { startTestValidator, writeCantonConfig } from '../helpers/canton';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
 import {
   connectTestTemporal,
   scratchDir,
   startTestWorker,
   uniqueTaskQueue,
-  writeConfig,
   type TestTemporal,
 } from '../helpers/temporal';
 
 const PARTICIPANT = 'PAR::validator1::1220a1b2c3d4e5f6';
-const AUDIENCE = 'https://validator.example.com/api';
 
 describe('canton-backup', () => {
   let temporal: TestTemporal;
@@ -51,56 +49,18 @@ describe('canton-backup', () => {
       `create table contracts (id bigint primary key, payload text not null);
       insert into contracts select i, md5(i::text) from generate_series(1, 20000) i`,
     );
-    const tokenSecret = randomBytes(16).toString('hex');
-    sim = new CantonValidatorSimulator({
-      tokenSecret,
-      audience: AUDIENCE,
-      participantId: PARTICIPANT,
-      postgres: { host: pg.host, port: pg.port, user: pg.user, password: pg.password },
-      migrationId: 3,
-    });
-    await sim.start();
-    sim.bringUp();
-    process.env.LEDGER_DR_TEST_CANTON_TOKEN = issueToken(tokenSecret, AUDIENCE);
+    sim = await startTestValidator(pg, PARTICIPANT, 'LEDGER_DR_TEST_CANTON_TOKEN');
     dir = scratchDir('canton');
-    const secret = (name: string, value: string) => {
-      const file = path.join(dir, name);
-      writeFileSync(file, value, { mode: 0o600 });
-      return { file };
-    };
-    backupKey = randomBytes(32);
-    const ctl = `${JSON.stringify(process.execPath)} --import tsx simulators/canton/validator-ctl.ts --simulator ${sim.url}`;
-    const { config } = writeConfig(dir, {
-      networks: {
-        splice: {
-          kind: 'canton',
-          executor: { type: 'local', cwd: PROJECT_ROOT },
-          nodes: [{ id: 'validator' }],
-          canton: {
-            migrationId: 3,
-            validatorUrl: sim.url,
-            auth: { token: { env: 'LEDGER_DR_TEST_CANTON_TOKEN' }, audience: AUDIENCE },
-            postgres: {
-              host: pg.host,
-              port: pg.port,
-              user: pg.user,
-              password: secret('pg-password', pg.password),
-              binDir: pg.binDir,
-            },
-            backupDirectory: path.join(dir, 'backups'),
-            backupEncryptionKey: secret('backup.key', backupKey.toString('base64')),
-            retention: { keep: 2, maxAgeDays: 30 },
-            launcher: {
-              start: `${ctl} start`,
-              stop: `${ctl} stop`,
-              reonboard: `${ctl} start -i {{identitiesFile}} -P {{participantId}}`,
-            },
-          },
-        },
-      },
+    const written = writeCantonConfig(dir, {
+      network: 'splice',
+      pg,
+      sim,
+      tokenEnv: 'LEDGER_DR_TEST_CANTON_TOKEN',
+      retention: { keep: 2, maxAgeDays: 30 },
     });
+    backupKey = written.backupKey;
     taskQueue = uniqueTaskQueue('canton');
-    worker = await startTestWorker(temporal, taskQueue, { config });
+    worker = await startTestWorker(temporal, taskQueue, { config: written.config });
   });
   afterAll(async () => {
     await worker?.stop();

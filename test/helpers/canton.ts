@@ -1,0 +1,82 @@
+/**
+ * A Splice validator for tests: the simulator with its token issuer, and a `kind: canton` configuration that
+ * points at it and at a test PostgreSQL, with secrets in owner-only files.
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { LedgerDrConfig } from '../../shared/config';
+import { CantonValidatorSimulator, issueToken } from '../../simulators/canton/validator';
+import { PROJECT_ROOT } from './paths';
+import type { TestPostgres } from './postgres';
+import { writeConfig } from './temporal';
+
+export const CANTON_AUDIENCE = 'https://validator.example.com/api';
+
+/** A running simulated validator; its admin token is exported in `tokenEnv`. */
+export async function startTestValidator(pg: TestPostgres, participantId: string, tokenEnv: string) {
+  const tokenSecret = randomBytes(16).toString('hex');
+  const sim = new CantonValidatorSimulator({
+    tokenSecret,
+    audience: CANTON_AUDIENCE,
+    participantId,
+    postgres: { host: pg.host, port: pg.port, user: pg.user, password: pg.password },
+    migrationId: 3,
+  });
+  await sim.start();
+  sim.bringUp();
+  process.env[tokenEnv] = issueToken(tokenSecret, CANTON_AUDIENCE);
+  return sim;
+}
+
+export function writeCantonConfig(
+  dir: string,
+  options: {
+    network: string;
+    pg: TestPostgres;
+    sim: CantonValidatorSimulator;
+    tokenEnv: string;
+    /** Where pg_dump and pg_restore come from (the real ones by default). */
+    binDir?: string;
+    retention?: { keep: number; maxAgeDays: number };
+  },
+): { file: string; config: LedgerDrConfig; backupKey: Buffer } {
+  const secret = (name: string, value: string) => {
+    const file = path.join(dir, name);
+    writeFileSync(file, value, { mode: 0o600 });
+    return { file };
+  };
+  const backupKey = randomBytes(32);
+  const ctl = `${JSON.stringify(process.execPath)} --import tsx simulators/canton/validator-ctl.ts --simulator ${options.sim.url}`;
+  const { pg } = options;
+  const { file, config } = writeConfig(dir, {
+    networks: {
+      [options.network]: {
+        kind: 'canton',
+        executor: { type: 'local', cwd: PROJECT_ROOT },
+        nodes: [{ id: 'validator' }],
+        canton: {
+          migrationId: 3,
+          validatorUrl: options.sim.url,
+          auth: { token: { env: options.tokenEnv }, audience: CANTON_AUDIENCE },
+          postgres: {
+            host: pg.host,
+            port: pg.port,
+            user: pg.user,
+            password: secret('pg-password', pg.password),
+            binDir: options.binDir ?? pg.binDir,
+          },
+          backupDirectory: path.join(dir, 'backups'),
+          backupEncryptionKey: secret('backup.key', backupKey.toString('base64')),
+          ...(options.retention ? { retention: options.retention } : {}),
+          launcher: {
+            start: `${ctl} start`,
+            stop: `${ctl} stop`,
+            reonboard: `${ctl} start -i {{identitiesFile}} -P {{participantId}}`,
+          },
+        },
+      },
+    },
+  });
+  return { file, config, backupKey };
+}
