@@ -14,7 +14,7 @@ import type { Activities, CantonManifest, RetentionResult } from '../activities'
 import type { ProcedureReport } from '../shared/report';
 import { PROCEDURES } from '../shared/procedures';
 import { rejectUnknownFields, requireNetworkName, requireObject } from './lib/input';
-import { asWorkflowFailure, Procedure } from './lib/procedure';
+import { asWorkflowFailure, Procedure, runStamp } from './lib/procedure';
 
 export interface CantonBackupInput {
   network: string;
@@ -44,10 +44,7 @@ export async function cantonBackup(rawInput: CantonBackupInput): Promise<CantonB
   const network = requireNetworkName(input);
   const run = new Procedure(PROCEDURES.cantonBackup.name, network);
   const info = workflowInfo();
-  const backupId = `${info.startTime
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z')}-${info.runId.replace(/-/g, '').slice(-8)}`;
+  const backupId = runStamp();
   try {
     const plan = await run.step(
       'read-plan',

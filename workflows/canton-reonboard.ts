@@ -14,9 +14,16 @@ import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities, PartyCheck } from '../activities';
 import { PROCEDURES } from '../shared/procedures';
 import type { ProcedureReport } from '../shared/report';
-import { badInput, optionalNumber, rejectUnknownFields, requireNetworkName, requireObject } from './lib/input';
+import {
+  badInput,
+  optionalBackupId,
+  optionalNumber,
+  rejectUnknownFields,
+  requireNetworkName,
+  requireObject,
+} from './lib/input';
 import { pollUntil } from './lib/poll';
-import { asWorkflowFailure, Procedure } from './lib/procedure';
+import { asWorkflowFailure, Procedure, runStamp } from './lib/procedure';
 
 export interface CantonReonboardInput {
   network: string;
@@ -64,20 +71,12 @@ export async function cantonReonboard(rawInput: CantonReonboardInput): Promise<C
     );
   }
   const participantId = input.participantId;
-  if (
-    input.backupId !== undefined &&
-    (typeof input.backupId !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/.test(input.backupId))
-  ) {
-    throw badInput('backupId', 'expected the name of a backup folder');
-  }
+  const backupId = optionalBackupId(input);
   const pollIntervalMs = optionalNumber(input, 'pollIntervalMs', 100, 60_000) ?? 2000;
   const readinessTimeoutMs = optionalNumber(input, 'readinessTimeoutMs', 1000, 24 * 3_600_000) ?? 30 * 60_000;
   const run = new Procedure(PROCEDURES.cantonReonboard.name, network);
   const info = workflowInfo();
-  const workId = `${info.startTime
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z')}-${info.runId.replace(/-/g, '').slice(-8)}`;
+  const workId = runStamp();
 
   const until = <T>(what: string, probe: () => Promise<T | undefined>) =>
     pollUntil(what, probe, { timeoutMs: readinessTimeoutMs, intervalMs: pollIntervalMs });
@@ -98,7 +97,7 @@ export async function cantonReonboard(rawInput: CantonReonboardInput): Promise<C
     const backup = await run.step(
       'verify-backup',
       'Verify the backup holding the identities',
-      () => verifyCantonBackup({ network, ...(input.backupId ? { backupId: input.backupId as string } : {}) }),
+      () => verifyCantonBackup({ network, ...(backupId ? { backupId } : {}) }),
       (m) => `backup ${m.backupId} of participant ${m.participantId}`,
     );
     const identitiesFile = await run.step(

@@ -9,13 +9,13 @@
  *   5. Scale up and wait for the app's readiness endpoint.
  *   6. List the users onboarded after the backup: they must be re-onboarded by hand.
  */
-import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { Activities, CantonManifest, OnboardedUser } from '../activities';
 import { PROCEDURES } from '../shared/procedures';
 import type { ProcedureReport } from '../shared/report';
-import { badInput, optionalNumber, rejectUnknownFields, requireNetworkName, requireObject } from './lib/input';
+import { optionalBackupId, optionalNumber, rejectUnknownFields, requireNetworkName, requireObject } from './lib/input';
 import { pollUntil } from './lib/poll';
-import { asWorkflowFailure, Procedure } from './lib/procedure';
+import { asWorkflowFailure, Procedure, runStamp } from './lib/procedure';
 
 export interface CantonRestoreInput {
   network: string;
@@ -55,20 +55,11 @@ export async function cantonRestore(rawInput: CantonRestoreInput): Promise<Canto
   const input = requireObject(rawInput);
   rejectUnknownFields(input, ['network', 'backupId', 'pollIntervalMs', 'readinessTimeoutMs']);
   const network = requireNetworkName(input);
-  if (
-    input.backupId !== undefined &&
-    (typeof input.backupId !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/.test(input.backupId))
-  ) {
-    throw badInput('backupId', 'expected the name of a backup folder');
-  }
+  const backupId = optionalBackupId(input);
   const pollIntervalMs = optionalNumber(input, 'pollIntervalMs', 100, 60_000) ?? 2000;
   const readinessTimeoutMs = optionalNumber(input, 'readinessTimeoutMs', 1000, 24 * 3_600_000) ?? 30 * 60_000;
   const run = new Procedure(PROCEDURES.cantonRestore.name, network);
-  const info = workflowInfo();
-  const restoreId = `${info.startTime
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z')}-${info.runId.replace(/-/g, '').slice(-8)}`;
+  const restoreId = runStamp();
 
   /** Until the validator's readiness is `wanted` (up or down). */
   const waitFor = (wanted: boolean) =>
@@ -91,13 +82,10 @@ export async function cantonRestore(rawInput: CantonRestoreInput): Promise<Canto
     const backup = await run.step(
       'verify-backup',
       'Verify the backup',
-      () => verifyCantonBackup({ network, ...(input.backupId ? { backupId: input.backupId as string } : {}) }),
+      () => verifyCantonBackup({ network, ...(backupId ? { backupId } : {}) }),
       (m) => `backup ${m.backupId} of ${m.createdAt}, ${m.files.length} files verified`,
     );
-    run.decide(
-      `restore backup ${backup.backupId}`,
-      input.backupId ? 'chosen by the operator' : 'the newest complete backup',
-    );
+    run.decide(`restore backup ${backup.backupId}`, backupId ? 'chosen by the operator' : 'the newest complete backup');
     if (backup.migrationId !== plan.migrationId) {
       throw ApplicationFailure.nonRetryable(
         `backup ${backup.backupId} is of migration ${backup.migrationId}, the network is at ${plan.migrationId}`,

@@ -14,15 +14,7 @@
  *   9. Wait for every node PartOfNetwork, the service Open and the application ready; check recovery_count.
  *  10. Write the new service certificate where the operator's clients pick it up.
  */
-import {
-  ApplicationFailure,
-  condition,
-  defineUpdate,
-  proxyActivities,
-  setHandler,
-  sleep,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, condition, defineUpdate, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
 import type {
   Activities,
   CcfPlan,
@@ -42,7 +34,7 @@ import {
   requireNetworkName,
   requireObject,
 } from './lib/input';
-import { asWorkflowFailure, failureMessage, Procedure } from './lib/procedure';
+import { asWorkflowFailure, failureMessage, Procedure, runStamp } from './lib/procedure';
 
 export interface CcfRecoveryInput {
   network: string;
@@ -190,8 +182,7 @@ export async function ccfRecovery(rawInput: CcfRecoveryInput): Promise<CcfRecove
   const privateRecoveryTimeoutMs = optionalNumber(input, 'privateRecoveryTimeoutMs', 1000, 7 * 24 * HOUR) ?? HOUR;
 
   const run = new Procedure(PROCEDURES.ccfRecovery.name, network);
-  const info = workflowInfo();
-  const recoveryId = `${compactTime(info.startTime)}-${info.runId.replace(/-/g, '').slice(-8)}`;
+  const recoveryId = runStamp();
   const progress: CcfRecoveryProgress = { recoveryId, nodes: {} };
   run.setProgress(progress);
 
@@ -745,13 +736,6 @@ export async function ccfRecovery(rawInput: CcfRecoveryInput): Promise<CcfRecove
   } catch (err) {
     throw asWorkflowFailure(run.fail(err));
   }
-}
-
-function compactTime(date: Date): string {
-  return date
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
 }
 
 function backupFolderOf(report: ProcedureReport): string {

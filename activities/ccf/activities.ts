@@ -171,6 +171,36 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
     return { node: network.nodes[index]!, index };
   }
 
+  /** Runs the operator's launcher `start` or `stop` template for one node's cchost configuration. */
+  async function runLauncher(
+    networkNameValue: string,
+    network: CcfNetworkConfig,
+    index: number,
+    which: 'start' | 'stop',
+    role: CcfRole,
+    files: { config: string; dir: string },
+  ): Promise<void> {
+    const node = network.nodes[index]!;
+    const executor = createExecutor(
+      node.executor ?? network.executor,
+      `networks.${networkNameValue}.nodes[${index}].executor`,
+    );
+    const rendered = renderCommand(network.ccf.launcher[which], {
+      network: networkNameValue,
+      node: node.id,
+      config: files.config,
+      role,
+      workDir: files.dir,
+    });
+    const run = await withHeartbeats((signal) => executor.run(rendered, { timeoutMs: 120_000, signal }));
+    if (run.exitCode !== 0) {
+      throw ApplicationFailure.retryable(
+        `${node.id}: launcher ${which} exited ${run.exitCode ?? run.signal} (${executor.description}): ${lastLine(run.stderr || run.stdout)}`,
+        which === 'start' ? 'CcfLaunchFailed' : 'CcfStopFailed',
+      );
+    }
+  }
+
   function memberOf(network: CcfNetworkConfig, networkNameValue: string, name: string) {
     const index = network.ccf.members.findIndex((m) => m.name === name);
     if (index < 0) throw invalidInput(`input.member: no member "${name}" in networks.${networkNameValue}.ccf.members`);
@@ -468,24 +498,7 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
         }
       }
 
-      const executor = createExecutor(
-        node.executor ?? network.executor,
-        `networks.${args.network}.nodes[${index}].executor`,
-      );
-      const rendered = renderCommand(network.ccf.launcher.start, {
-        network: args.network,
-        node: node.id,
-        config: files.config,
-        role: args.role,
-        workDir: files.dir,
-      });
-      const run = await withHeartbeats((signal) => executor.run(rendered, { timeoutMs: 120_000, signal }));
-      if (run.exitCode !== 0) {
-        throw ApplicationFailure.retryable(
-          `${node.id}: launcher exited ${run.exitCode ?? run.signal} (${executor.description}): ${lastLine(run.stderr || run.stdout)}`,
-          'CcfLaunchFailed',
-        );
-      }
+      await runLauncher(args.network, network, index, 'start', args.role, files);
       await writeFile(files.launchedMarker, new Date().toISOString());
       return result(false);
     },
@@ -496,24 +509,7 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
       const network = ccfNetwork(args.network);
       const { node, index } = nodeOf(network, args.network, args.node);
       const files = nodeWorkFiles(network, args.recoveryId, node.id, args.role);
-      const executor = createExecutor(
-        node.executor ?? network.executor,
-        `networks.${args.network}.nodes[${index}].executor`,
-      );
-      const rendered = renderCommand(network.ccf.launcher.stop, {
-        network: args.network,
-        node: node.id,
-        config: files.config,
-        role: args.role,
-        workDir: files.dir,
-      });
-      const run = await withHeartbeats((signal) => executor.run(rendered, { timeoutMs: 120_000, signal }));
-      if (run.exitCode !== 0) {
-        throw ApplicationFailure.retryable(
-          `${node.id}: stop command exited ${run.exitCode ?? run.signal}: ${lastLine(run.stderr || run.stdout)}`,
-          'CcfStopFailed',
-        );
-      }
+      await runLauncher(args.network, network, index, 'stop', args.role, files);
     },
 
     /**

@@ -52,3 +52,13 @@ export function rejectUnknownFields(input: Record<string, unknown>, known: reado
     throw badInput(unknown[0]!, `unknown field; expected only ${known.join(', ')}`);
   }
 }
+
+/** An optional backup folder name: it becomes part of a path, so nothing that could leave the folder. */
+export function optionalBackupId(input: Record<string, unknown>): string | undefined {
+  const value = input.backupId;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/.test(value)) {
+    throw badInput('backupId', 'expected the name of a backup folder');
+  }
+  return value;
+}

@@ -199,3 +199,16 @@ export function asWorkflowFailure(err: unknown): unknown {
   }
   return err;
 }
+
+/**
+ * A name for this run's files and folders: its start time (sortable, readable) and the random tail of its
+ * run id (two runs started in the same second still differ). Deterministic on replay.
+ */
+export function runStamp(): string {
+  const info = workflowInfo();
+  const time = info.startTime
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  return `${time}-${info.runId.replace(/-/g, '').slice(-8)}`;
+}
