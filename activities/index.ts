@@ -6,6 +6,7 @@ import type { AxiosInstance } from 'axios';
 import type { LedgerDrConfig } from '../shared/config';
 import { createAlertActivities } from './alerts/activities';
 import { createCantonActivities } from './canton/activities';
+import { createCantonSnapshotActivities } from './canton/data-snapshot';
 import { createCcfActivities } from './ccf/activities';
 import { createConfigActivities } from './config/activities';
 import { createHostActivities } from './hosts/activities';
@@ -23,6 +24,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAlertActivities(deps),
     ...createCcfActivities(deps),
     ...createCantonActivities(deps),
+    ...createCantonSnapshotActivities(deps),
   };
 }
 
@@ -52,3 +54,4 @@ export type {
   RetentionResult,
   ValidatorProbe,
 } from './canton/activities';
+export type { HealthEvidence, SnapshotRequest } from './canton/data-snapshot';

@@ -386,8 +386,22 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     'approve',
     'approve',
     CAN.approve,
-    z.strictObject({ comment: z.string().max(2000).optional() }),
+    z.strictObject({
+      comment: z.string().max(2000).optional(),
+      /** canton-network-recovery: the new participant id when the validator must be re-onboarded. */
+      participantId: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/)
+        .optional(),
+    }),
     'Approve a run that waits for approval',
+  );
+  steer(
+    'agree-timestamp',
+    'agreeTimestamp',
+    CAN.approve,
+    z.strictObject({ timestamp: z.iso.datetime() }),
+    'Give a canton-network-recovery the timestamp the super validators agreed on',
   );
   steer('vote', 'vote', CAN.approve, z.strictObject({ member: z.string().min(1) }), "Report a member's ballot");
   steer(

@@ -274,13 +274,19 @@ export async function run(
       .option('--member <name>')
       .option('--message <text>')
       .option('--proposal-id <hex>')
+      .option('--participant-id <id>', 'canton-network-recovery: the new participant id for a re-onboarding')
+      .option('--timestamp <utc>', 'canton-network-recovery: the agreed timestamp, e.g. 2024-04-17T19:12:02Z')
       .action(async (id: string, opts: Record<string, string | undefined>) => {
         const result = expectOk(await send('POST', `${runPath(id)}/${path}`, build(opts)));
         print(result, () => (result as { result?: string }).result ?? 'done');
       });
-  steer('approve', 'approve', 'approve a run that waits for approval', (o) =>
-    o.comment ? { comment: o.comment } : {},
-  );
+  steer('approve', 'approve', 'approve a run that waits for approval', (o) => ({
+    ...(o.comment ? { comment: o.comment } : {}),
+    ...(o.participantId ? { participantId: o.participantId } : {}),
+  }));
+  steer('agree-timestamp', 'agree-timestamp', 'give the timestamp the super validators agreed on', (o) => ({
+    timestamp: o.timestamp,
+  }));
   steer('vote', 'vote', "report a member's ballot", (o) => ({ member: o.member }));
   steer('shares-submitted', 'shares-submitted', "report a member's recovery share", (o) => ({
     member: o.member,

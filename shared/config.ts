@@ -184,6 +184,8 @@ export const CANTON_REONBOARD_VARIABLES = [
   'sponsorSv',
   'partyHint',
 ] as const;
+/** Installing a data snapshot adds the extracted `domain_migration_dump.json` on the worker's disk. */
+export const CANTON_INSTALL_DUMP_VARIABLES = [...CANTON_LAUNCHER_VARIABLES, 'dumpFile'] as const;
 
 const cantonSettings = z.strictObject({
   /** The current migration id: the participant database is `participant-<migrationId>`. */
@@ -214,6 +216,11 @@ const cantonSettings = z.strictObject({
     stop: commandTemplate(CANTON_LAUNCHER_VARIABLES),
     /** e.g. `./start.sh -s {{sponsorSv}} -o "" -p {{partyHint}} -m {{migrationId}} -i {{identitiesFile}} -P {{participantId}} -w` */
     reonboard: commandTemplate(CANTON_REONBOARD_VARIABLES).optional(),
+    /**
+     * Copies a data snapshot into the app's domain-upgrade-dump volume or PVC, e.g.
+     * `kubectl cp {{dumpFile}} validator/validator-app-0:/domain-upgrade-dump/domain_migration_dump.json`
+     */
+    installMigrationDump: commandTemplate(CANTON_INSTALL_DUMP_VARIABLES).optional(),
   }),
   /** The super validator that sponsors a re-onboarding, and the validator party's hint. */
   sponsorSvUrl: httpUrl.optional(),

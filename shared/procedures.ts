@@ -9,6 +9,7 @@ export const PROCEDURES = {
   cantonBackup: { name: 'canton-backup', workflowType: 'cantonBackup' },
   cantonRestore: { name: 'canton-restore', workflowType: 'cantonRestore' },
   cantonReonboard: { name: 'canton-reonboard', workflowType: 'cantonReonboard' },
+  cantonNetworkRecovery: { name: 'canton-network-recovery', workflowType: 'cantonNetworkRecovery' },
   networkPreflight: { name: 'network-preflight', workflowType: 'networkPreflight' },
 } as const;
 
@@ -25,4 +26,10 @@ export const CCF_RECOVERY_UPDATES = {
   proposalSubmitted: 'proposalSubmitted',
   vote: 'vote',
   sharesSubmitted: 'sharesSubmitted',
+} as const;
+
+/** Updates an operator sends to a running canton-network-recovery. */
+export const CANTON_UPDATES = {
+  agreeTimestamp: 'agreeTimestamp',
+  approve: 'approve',
 } as const;

@@ -6,6 +6,7 @@
  *   TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*   where Temporal is
  *   LEDGER_DR_TASK_QUEUE        overrides temporal.taskQueue from the configuration
  *   LEDGER_DR_METRICS_ADDRESS   Prometheus endpoint (default 127.0.0.1:9464; "off" disables it)
+ *   LEDGER_DR_WORKER_ROLE       all (default), workflows or activities: see createLedgerWorker
  *   LOG_LEVEL                   pino level (default info)
  */
 import { NativeConnection } from '@temporalio/worker';
@@ -15,7 +16,7 @@ import { SecretUnavailableError } from '../shared/secrets';
 import { createLogger } from '../shared/logger';
 import { ensureSearchAttributes, taskQueue, temporalSettings } from '../shared/temporal';
 import { installRuntime } from './runtime';
-import { createLedgerWorker } from './worker';
+import { createLedgerWorker, WORKER_ROLES, type WorkerRole } from './worker';
 
 async function main(): Promise<void> {
   const logger = createLogger({ name: 'ledger-dr-worker' });
@@ -29,6 +30,12 @@ async function main(): Promise<void> {
   const attributes = await ensureSearchAttributes(connection.operatorService, settings.namespace);
   if (attributes.added.length > 0) logger.info({ added: attributes.added }, 'registered search attributes');
   if (attributes.problem) logger.warn(attributes.problem);
+  const role = (process.env.LEDGER_DR_WORKER_ROLE ?? 'all') as WorkerRole;
+  if (!WORKER_ROLES.includes(role)) {
+    throw new ConfigError('environment', [
+      `LEDGER_DR_WORKER_ROLE: "${role}" is not a role; use ${WORKER_ROLES.join(', ')}`,
+    ]);
+  }
   const queue = taskQueue(config.temporal.taskQueue);
   if (!config.encryption) logger.warn('no encryption configured: workflow inputs and results are stored in plaintext');
   const worker = await createLedgerWorker({
@@ -38,12 +45,14 @@ async function main(): Promise<void> {
     taskQueue: queue,
     deps: { config },
     workflowBundlePath: process.env.LEDGER_DR_WORKFLOW_BUNDLE,
+    role,
   });
   logger.info(
     {
       address: settings.connection.address,
       namespace: settings.namespace,
       taskQueue: queue,
+      role,
       config: file,
       networks: Object.keys(config.networks),
       metrics: metrics === 'off' ? undefined : `http://${metrics}/metrics`,

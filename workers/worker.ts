@@ -19,19 +19,31 @@ export interface LedgerWorkerOptions {
   /** Encrypting data converter (`createDataConverter`); plaintext when absent. */
   dataConverter?: DataConverter;
   tuning?: Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'maxCachedWorkflows'>;
+  /**
+   * `all` (default) runs workflows and activities; `workflows` and `activities` split them over two processes
+   * on the same task queue, so the process streaming gigabytes of dumps carries no workflow cache and the one
+   * holding the workflow cache never streams.
+   */
+  role?: WorkerRole;
 }
 
+export const WORKER_ROLES = ['all', 'workflows', 'activities'] as const;
+export type WorkerRole = (typeof WORKER_ROLES)[number];
+
 export async function createLedgerWorker(options: LedgerWorkerOptions): Promise<Worker> {
+  const role = options.role ?? 'all';
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...(options.identity ? { identity: options.identity } : {}),
-    activities: createActivities(options.deps),
+    ...(role !== 'workflows' ? { activities: createActivities(options.deps) } : {}),
     ...(options.dataConverter ? { dataConverter: forBundle(options.dataConverter, options.workflowBundlePath) } : {}),
-    ...(options.workflowBundlePath
-      ? { workflowBundle: { codePath: options.workflowBundlePath } }
-      : { workflowsPath: WORKFLOWS_PATH }),
+    ...(role === 'activities'
+      ? {}
+      : options.workflowBundlePath
+        ? { workflowBundle: { codePath: options.workflowBundlePath } }
+        : { workflowsPath: WORKFLOWS_PATH }),
     // After a worker dies, its runs' next tasks wait on its sticky queue for this long before any other
     // worker may take them. Recovery runs are short histories, so a cache miss costs little; a stall costs
     // the operator time on their worst day.

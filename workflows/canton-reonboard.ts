@@ -22,6 +22,7 @@ import {
   requireNetworkName,
   requireObject,
 } from './lib/input';
+import { waitForValidator } from './lib/canton';
 import { pollUntil } from './lib/poll';
 import { asWorkflowFailure, Procedure, runStamp } from './lib/procedure';
 
@@ -55,7 +56,7 @@ const { reonboardCantonValidator } = proxyActivities<Activities>({
   retry: { initialInterval: '5s', maximumAttempts: 3 },
 });
 // Polled: "not back yet" is an answer, so one attempt each.
-const { probeCantonValidator, checkCantonParty } = proxyActivities<Activities>({
+const { checkCantonParty } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: { maximumAttempts: 1 },
 });
@@ -116,7 +117,7 @@ export async function cantonReonboard(rawInput: CantonReonboardInput): Promise<C
       await run.step(
         'readiness',
         'Wait for the validator to be ready',
-        () => until('readiness', async () => ((await probeCantonValidator({ network })).ready ? true : undefined)),
+        () => waitForValidator(network, 'ready', { timeoutMs: readinessTimeoutMs, intervalMs: pollIntervalMs }),
         () => 'ready',
       );
       const party = await run.step(

@@ -14,7 +14,7 @@ import type { Activities, CantonManifest, OnboardedUser } from '../activities';
 import { PROCEDURES } from '../shared/procedures';
 import type { ProcedureReport } from '../shared/report';
 import { optionalBackupId, optionalNumber, rejectUnknownFields, requireNetworkName, requireObject } from './lib/input';
-import { pollUntil } from './lib/poll';
+import { waitForValidator } from './lib/canton';
 import { asWorkflowFailure, Procedure, runStamp } from './lib/procedure';
 
 export interface CantonRestoreInput {
@@ -33,7 +33,7 @@ export interface CantonRestoreResult {
   usersToReonboard: OnboardedUser[];
 }
 
-const { describeCantonNetwork, verifyCantonBackup, probeCantonValidator, moveCantonDatabasesAside, listCantonUsers } =
+const { describeCantonNetwork, verifyCantonBackup, moveCantonDatabasesAside, listCantonUsers } =
   proxyActivities<Activities>({ startToCloseTimeout: '10m', heartbeatTimeout: '1m', retry: { maximumAttempts: 5 } });
 // Asked of a node that may be lost: do not wait long for it.
 const { listCantonUsers: listCantonUsersBefore } = proxyActivities<Activities>({
@@ -61,16 +61,8 @@ export async function cantonRestore(rawInput: CantonRestoreInput): Promise<Canto
   const run = new Procedure(PROCEDURES.cantonRestore.name, network);
   const restoreId = runStamp();
 
-  /** Until the validator's readiness is `wanted` (up or down). */
-  const waitFor = (wanted: boolean) =>
-    pollUntil(
-      wanted ? 'the validator ready' : 'the validator down',
-      async () => {
-        const probe = await probeCantonValidator({ network });
-        return probe.ready === wanted ? probe : undefined;
-      },
-      { timeoutMs: readinessTimeoutMs, intervalMs: pollIntervalMs },
-    );
+  const waitFor = (wanted: 'ready' | 'down') =>
+    waitForValidator(network, wanted, { timeoutMs: readinessTimeoutMs, intervalMs: pollIntervalMs });
 
   try {
     const plan = await run.step(
@@ -112,7 +104,7 @@ export async function cantonRestore(rawInput: CantonRestoreInput): Promise<Canto
       'Scale the validator down',
       async () => {
         await runCantonLauncher({ network, action: 'stop' });
-        return waitFor(false);
+        return waitFor('down');
       },
       (p) => `down (${p.detail})`,
     );
@@ -143,7 +135,7 @@ export async function cantonRestore(rawInput: CantonRestoreInput): Promise<Canto
       'Scale the validator up and wait until it is ready',
       async () => {
         await runCantonLauncher({ network, action: 'start' });
-        return waitFor(true);
+        return waitFor('ready');
       },
       (p) => `ready (${p.detail})`,
     );

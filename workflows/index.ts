@@ -4,3 +4,4 @@ export { ccfHealthWatch } from './ccf-health-watch';
 export { cantonBackup } from './canton-backup';
 export { cantonRestore } from './canton-restore';
 export { cantonReonboard } from './canton-reonboard';
+export { cantonNetworkRecovery } from './canton-network-recovery';

@@ -22,6 +22,8 @@ import { readSecret } from '../../shared/secrets';
 import { FailureType, invalidInput, parseInput, parseResponse } from '../errors';
 import { networkOfKind } from '../config/networks';
 import { withHeartbeats } from '../heartbeat';
+import { validatorGet } from './admin-api';
+import { currentMigrationId, readRegistry, writeRegistry } from './registry';
 import { createExecutor } from '../hosts/executor';
 
 export interface CantonPlan {
@@ -72,6 +74,8 @@ const backupId = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, { error: 'expected a backup id of letters, digits, ".", "_", "-"' });
 const DATABASE = /^(validator|participant-\d+)$/;
+/** The names canton-backup gives its folders (a run stamp: start time and the run id's tail). */
+const BACKUP_FOLDER = /^\d{8}T\d{6}Z-[0-9a-f]{8}$/;
 const SEALED_MAGIC = Buffer.from('LDRSEAL1');
 
 const identitiesResponse = z.object({ id: z.string().min(1) }).passthrough();
@@ -82,11 +86,6 @@ const participantIdSchema = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, { error: 'expected a participant id of letters, digits, "_" and "-"' });
 const balanceResponse = z.object({ effective_unlocked_qty: z.string() });
 const ansEntriesResponse = z.object({ entries: z.array(z.object({ name: z.string() })) });
-
-interface ParticipantRegistry {
-  current?: string;
-  used: { participantId: string; recordedAt: string; by: string }[];
-}
 
 export function createCantonActivities(deps: { config: LedgerDrConfig }) {
   const cantonNetwork = (name: string): CantonNetworkConfig =>
@@ -117,11 +116,16 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
     }
   }
 
-  async function runLauncher(networkNameValue: string, network: CantonNetworkConfig, action: 'start' | 'stop') {
+  async function runLauncher(
+    networkNameValue: string,
+    network: CantonNetworkConfig,
+    action: 'start' | 'stop',
+    migrationId?: number,
+  ) {
     const executor = createExecutor(network.executor, `networks.${networkNameValue}.executor`);
     const command = renderCommand(network.canton.launcher[action], {
       network: networkNameValue,
-      migrationId: network.canton.migrationId,
+      migrationId: migrationId ?? (await currentMigrationId(network)),
     });
     const result = await withHeartbeats((signal) => executor.run(command, { timeoutMs: 600_000, signal }));
     if (result.exitCode !== 0) {
@@ -136,10 +140,11 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
     async describeCantonNetwork(input: { network: string }): Promise<CantonPlan> {
       const { network: name } = parseInput(z.strictObject({ network: networkName }), input);
       const network = cantonNetwork(name);
+      const migrationId = await currentMigrationId(network);
       return {
         network: name,
-        migrationId: network.canton.migrationId,
-        databases: ['validator', `participant-${network.canton.migrationId}`],
+        migrationId,
+        databases: ['validator', `participant-${migrationId}`],
         backupDirectory: network.canton.backupDirectory,
       };
     },
@@ -223,23 +228,12 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
       const field = `networks.${args.network}.canton`;
       const folder = folderOf(network, args.backupId);
       const file = path.join(folder, 'participant-identities.json.sealed');
-      const token = await readSecret(network.canton.auth.token, `${field}.auth.token`);
-      const response = await axios.get<string>(
-        `${network.canton.validatorUrl.replace(/\/$/, '')}/api/validator/v0/admin/participant/identities`,
-        {
-          headers: { authorization: `Bearer ${token.reveal()}` },
-          responseType: 'text',
-          transformResponse: (d: unknown) => d,
-          validateStatus: () => true,
-          timeout: 60_000,
-        },
+      const response = await validatorGet<string>(
+        args.network,
+        network,
+        '/api/validator/v0/admin/participant/identities',
+        { responseType: 'text', timeoutMs: 60_000 },
       );
-      if (response.status === 401 || response.status === 403) {
-        throw ApplicationFailure.nonRetryable(
-          `validator admin API refused the token (HTTP ${response.status}); check ${field}.auth.token and its audience ${network.canton.auth.audience}`,
-          FailureType.Refused,
-        );
-      }
       if (response.status !== 200)
         throw ApplicationFailure.retryable(`identities dump: HTTP ${response.status}`, 'ValidatorUnavailable');
       let parsed: unknown;
@@ -344,10 +338,20 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
       return manifest;
     },
 
-    /** Runs the configured start or stop command (start.sh, stop.sh, kubectl scale …). */
-    async runCantonLauncher(input: { network: string; action: 'start' | 'stop' }): Promise<void> {
-      const args = parseInput(z.strictObject({ network: networkName, action: z.enum(['start', 'stop']) }), input);
-      await runLauncher(args.network, cantonNetwork(args.network), args.action);
+    /**
+     * Runs the configured start or stop command (start.sh, stop.sh, kubectl scale …), with the current
+     * migration id unless another is given (a restart onto the next migration).
+     */
+    async runCantonLauncher(input: { network: string; action: 'start' | 'stop'; migrationId?: number }): Promise<void> {
+      const args = parseInput(
+        z.strictObject({
+          network: networkName,
+          action: z.enum(['start', 'stop']),
+          migrationId: z.number().int().min(0).optional(),
+        }),
+        input,
+      );
+      await runLauncher(args.network, cantonNetwork(args.network), args.action, args.migrationId);
     },
 
     /** Whether the validator app answers its readiness endpoint. Down is an answer, not a failure. */
@@ -477,12 +481,7 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
     async listCantonUsers(input: { network: string }): Promise<OnboardedUser[]> {
       const args = parseInput(z.strictObject({ network: networkName }), input);
       const network = cantonNetwork(args.network);
-      const token = await readSecret(network.canton.auth.token, `networks.${args.network}.canton.auth.token`);
-      const res = await axios.get(`${network.canton.validatorUrl.replace(/\/$/, '')}/api/validator/v0/admin/users`, {
-        headers: { authorization: `Bearer ${token.reveal()}` },
-        validateStatus: () => true,
-        timeout: 30_000,
-      });
+      const res = await validatorGet(args.network, network, '/api/validator/v0/admin/users');
       if (res.status !== 200) throw ApplicationFailure.retryable(`users: HTTP ${res.status}`, 'ValidatorUnavailable');
       const { users } = parseResponse(usersResponse, res.data, 'GET /api/validator/v0/admin/users');
       return users;
@@ -584,7 +583,7 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
       const executor = createExecutor(network.executor, `networks.${args.network}.executor`);
       const command = renderCommand(template, {
         network: args.network,
-        migrationId: network.canton.migrationId,
+        migrationId: await currentMigrationId(network),
         identitiesFile: args.identitiesFile,
         participantId: args.participantId,
         sponsorSv: network.canton.sponsorSvUrl ?? '',
@@ -603,14 +602,8 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
     async checkCantonParty(input: { network: string }): Promise<PartyCheck> {
       const args = parseInput(z.strictObject({ network: networkName }), input);
       const network = cantonNetwork(args.network);
-      const token = await readSecret(network.canton.auth.token, `networks.${args.network}.canton.auth.token`);
-      const base = network.canton.validatorUrl.replace(/\/$/, '');
       const get = async (p: string) => {
-        const res = await axios.get(`${base}${p}`, {
-          headers: { authorization: `Bearer ${token.reveal()}` },
-          validateStatus: () => true,
-          timeout: 30_000,
-        });
+        const res = await validatorGet(args.network, network, p);
         if (res.status !== 200) throw ApplicationFailure.retryable(`GET ${p}: HTTP ${res.status}`, 'PartyNotBack');
         return res.data as unknown;
       };
@@ -639,10 +632,7 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
         registry.used.push({ participantId: args.participantId, recordedAt: new Date().toISOString(), by: args.by });
       }
       registry.current = args.participantId;
-      await mkdir(root, { recursive: true, mode: 0o700 });
-      const file = path.join(root, 'participant-ids.json');
-      await writeFile(`${file}.partial`, `${JSON.stringify(registry, null, 2)}\n`, { mode: 0o600 });
-      await rename(`${file}.partial`, file);
+      await writeRegistry(root, registry);
     },
 
     /**
@@ -657,6 +647,9 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
       const complete: { id: string; createdAt: number; manifest: CantonManifest }[] = [];
       const deleted: string[] = [];
       for (const id of await readdir(root).catch(() => [])) {
+        // Only folders named as canton-backup names them: the registry, data snapshots and anything the
+        // operator keeps here are not backups.
+        if (!BACKUP_FOLDER.test(id)) continue;
         const manifestFile = path.join(root, id, 'MANIFEST.json');
         if (await exists(manifestFile)) {
           const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as CantonManifest;
@@ -688,15 +681,7 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
   };
 }
 
-async function readRegistry(root: string): Promise<ParticipantRegistry> {
-  try {
-    return JSON.parse(await readFile(path.join(root, 'participant-ids.json'), 'utf8')) as ParticipantRegistry;
-  } catch {
-    return { used: [] };
-  }
-}
-
-function activityAttempt(): number {
+export function activityAttempt(): number {
   try {
     return Context.current().info.attempt;
   } catch {
@@ -708,7 +693,7 @@ function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-async function exists(file: string): Promise<boolean> {
+export async function exists(file: string): Promise<boolean> {
   try {
     await access(file);
     return true;
@@ -717,7 +702,7 @@ async function exists(file: string): Promise<boolean> {
   }
 }
 
-async function digestFile(file: string): Promise<{ bytes: number; sha256: string }> {
+export async function digestFile(file: string): Promise<{ bytes: number; sha256: string }> {
   const hash = createHash('sha256');
   let bytes = 0;
   for await (const chunk of createReadStream(file)) {

@@ -1,6 +1,6 @@
 /**
  * Stands in for Splice's docker-compose start.sh / stop.sh in launcher command templates:
- *   validator-ctl.ts start|stop --simulator <url> [-i <identities dump> -P <new participant id>]
+ *   validator-ctl.ts start|stop --simulator <url> [-m <migration id>] [-i <identities dump> -P <new participant id>]
  */
 async function main(argv: string[]): Promise<number> {
   const action = argv.find((a) => a === 'start' || a === 'stop');
@@ -15,11 +15,13 @@ async function main(argv: string[]): Promise<number> {
   const query = new URLSearchParams();
   const identities = flag('-i');
   const participantId = flag('-P');
+  const migrationId = flag('-m');
+  if (migrationId) query.set('migrationId', migrationId);
   if (identities) query.set('identities', identities);
   if (participantId) query.set('participantId', participantId);
   const response = await fetch(`${simulator}/control/${action}?${query.toString()}`, { method: 'POST' });
   if (!response.ok) {
-    process.stderr.write(`validator-ctl: HTTP ${response.status}\n`);
+    process.stderr.write(`validator-ctl: HTTP ${response.status}: ${await response.text()}\n`);
     return 1;
   }
   process.stdout.write(`validator ${action === 'start' ? 'started' : 'stopped'}\n`);

@@ -4,9 +4,10 @@
  * in the real PostgreSQL `validator` database, so a restore is visible through the API exactly as on a real
  * node. It is started and stopped by `validator-ctl.ts`, which stands in for Splice's start.sh/stop.sh.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createReadStream, readFileSync } from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Client } from 'pg';
 
@@ -17,6 +18,30 @@ export interface ValidatorSimulatorOptions {
   participantId: string;
   postgres: { host: string; port: number; user: string; password: string };
   migrationId: number;
+  /**
+   * The app's `domain-upgrade-dump` volume: on a start with a higher migration id the app consumes
+   * `domain_migration_dump.json` from here, and refuses to start when it is missing or not the snapshot.
+   */
+  dumpVolume?: string;
+}
+
+/** How the data-snapshot endpoint behaves; faults are used up in order (429s, then 400, then 200). */
+export interface SnapshotBehaviour {
+  /** Approximate size of `data_snapshot` (the ACS dominates it). */
+  bytes: number;
+  /** Answer 429 (participant not caught up to the timestamp) this many times first. */
+  notCaughtUp: number;
+  /** Answer 400 (participant pruned past the timestamp), always. */
+  pruned: boolean;
+  /** Slow the body down (bytes a second), so a test can kill a downloader mid-body. */
+  bytesPerSecond?: number;
+}
+
+export interface SnapshotServed {
+  timestamp: string;
+  /** SHA-256 and length of the `data_snapshot` value exactly as it was serialised in the response. */
+  sha256: string;
+  bytes: number;
 }
 
 /** A compact HS256 JWT, as an OAuth2 client-credentials flow would hand out. */
@@ -35,11 +60,20 @@ export class CantonValidatorSimulator {
   private readonly identityKeys = randomBytes(64).toString('base64');
   starts = 0;
   stops = 0;
+  migrationId: number;
+  snapshot: SnapshotBehaviour = { bytes: 64 * 1024, notCaughtUp: 0, pruned: false };
+  /** Every data-snapshot request, with the HTTP status it got. */
+  snapshotRequests: { timestamp: string; status: number }[] = [];
+  /** Every complete snapshot body sent. */
+  snapshotsServed: SnapshotServed[] = [];
+  /** Migration dumps consumed at start-up with a new migration id. */
+  dumpsConsumed: { migrationId: number; sha256: string }[] = [];
   url = '';
   controlUrl = '';
 
   constructor(private readonly options: ValidatorSimulatorOptions) {
     this.participantId = options.participantId;
+    this.migrationId = options.migrationId;
   }
 
   /** The node is lost: stopped, and its participant (keys, party) gone. */
@@ -98,9 +132,16 @@ export class CantonValidatorSimulator {
     if (req.method === 'POST' && url.pathname === '/control/start') {
       const identities = url.searchParams.get('identities');
       const participant = url.searchParams.get('participantId');
+      const migrationId = url.searchParams.get('migrationId');
       try {
-        if (identities && participant) this.reonboard(identities, participant);
-        else this.bringUp();
+        if (identities && participant) {
+          // A re-onboarded participant joins the synchronizer as it is now: no migration dump to consume.
+          this.reonboard(identities, participant);
+          if (migrationId !== null) this.migrationId = Math.max(this.migrationId, Number(migrationId));
+        } else {
+          if (migrationId !== null) await this.migrate(Number(migrationId));
+          this.bringUp();
+        }
       } catch (err) {
         return send(400, { error: (err as Error).message });
       }
@@ -117,6 +158,9 @@ export class CantonValidatorSimulator {
     const auth = this.authenticate(req.headers.authorization);
     if (auth) return send(auth.status, { error: auth.error });
     try {
+      if (req.method === 'GET' && url.pathname === '/api/validator/v0/admin/domain/data-snapshot') {
+        return await this.dataSnapshot(url, req, res, send);
+      }
       if (req.method === 'GET' && url.pathname === '/api/validator/v0/admin/participant/identities') {
         return send(200, {
           id: this.participantId,
@@ -152,6 +196,98 @@ export class CantonValidatorSimulator {
     } catch (err) {
       return send(500, { error: (err as Error).message });
     }
+  }
+
+  /**
+   * Starting with a higher migration id means consuming the migration dump from the volume, as the Splice app
+   * does; a missing dump or one that is not the snapshot this app produced stops the start.
+   */
+  private async migrate(migrationId: number): Promise<void> {
+    if (!Number.isInteger(migrationId) || migrationId < this.migrationId) {
+      throw new Error(`migration id ${migrationId} is lower than the current ${this.migrationId}`);
+    }
+    if (migrationId === this.migrationId) return;
+    if (!this.options.dumpVolume) throw new Error('no domain-upgrade-dump volume configured');
+    const file = path.join(this.options.dumpVolume, 'domain_migration_dump.json');
+    const hash = createHash('sha256');
+    try {
+      for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+    } catch {
+      throw new Error(`migration id ${migrationId} needs ${file}, which is missing`);
+    }
+    const sha256 = hash.digest('hex');
+    if (!this.snapshotsServed.some((s) => s.sha256 === sha256)) {
+      throw new Error(`${file} is not a data snapshot this validator produced`);
+    }
+    this.dumpsConsumed.push({ migrationId, sha256 });
+    this.migrationId = migrationId;
+  }
+
+  /**
+   * GET /api/validator/v0/admin/domain/data-snapshot?timestamp=…&force=true: 429 while the participant has not
+   * caught up, 400 when it was pruned past the timestamp, else `{migration_id, data_snapshot, …}` streamed with
+   * back-pressure, so gigabyte snapshots cost the simulator no memory either.
+   */
+  private async dataSnapshot(
+    url: URL,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    send: (status: number, body?: unknown) => void,
+  ): Promise<void> {
+    const timestamp = url.searchParams.get('timestamp') ?? '';
+    const answer = (status: number, error: string) => {
+      this.snapshotRequests.push({ timestamp, status });
+      send(status, { error });
+    };
+    if (Number.isNaN(Date.parse(timestamp)) || !timestamp.endsWith('Z')) {
+      return answer(400, 'timestamp: expected an ISO-8601 UTC timestamp such as 2024-04-17T19:12:02Z');
+    }
+    if (this.snapshot.pruned) {
+      return answer(400, `the participant has been pruned beyond ${timestamp}; cannot export the ACS at that time`);
+    }
+    if (this.snapshot.notCaughtUp > 0) {
+      this.snapshot.notCaughtUp--;
+      return answer(429, `the participant has not caught up to ${timestamp} yet`);
+    }
+    this.snapshotRequests.push({ timestamp, status: 200 });
+    const identities = {
+      id: this.participantId,
+      keys: [{ keyPair: this.identityKeys, name: 'namespace' }],
+      version: '0.3.0',
+    };
+    // The ACS export dominates a real snapshot: a deterministic base64 body of the requested size.
+    const block = Buffer.alloc(48 * 1024);
+    for (let i = 0; i < block.length; i += 32) createHash('sha256').update(`${timestamp}:${i}`).digest().copy(block, i);
+    const blockText = block.toString('base64');
+    const head =
+      `{"participant":${JSON.stringify(identities)},"participant_users":{"users":[]},` +
+      `"migration_id":${this.migrationId},"domain_id":"global-domain::1220be58c29e65de40bf273be1dc2b266d43a9a002ea5b18955aeef7aac881bb471a",` +
+      `"created_at":${JSON.stringify(timestamp)},"domain_data_snapshot":{"acs_timestamp":${JSON.stringify(timestamp)},"acs_snapshot":"`;
+    const tail = `","dars":[{"hash":"1220${'ab'.repeat(32)}","content":"UEsDBBQACAgIAA=="}],"synchronizer_was_paused":true}}`;
+    const hash = createHash('sha256');
+    let bytes = 0;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const write = async (text: string, partOfSnapshot: boolean) => {
+      if (partOfSnapshot) {
+        hash.update(text);
+        bytes += text.length;
+      }
+      if (!res.write(text)) {
+        await Promise.race([new Promise((resolve) => res.once('drain', resolve)), gone]);
+      }
+      if (this.snapshot.bytesPerSecond) {
+        await new Promise((resolve) => setTimeout(resolve, (text.length / this.snapshot.bytesPerSecond!) * 1000));
+      }
+    };
+    let closed = false;
+    const gone = new Promise((resolve) => res.once('close', resolve)).then(() => (closed = true));
+    await write(`{"migration_id":${this.migrationId},"data_snapshot":`, false);
+    await write(head, true);
+    for (let sent = 0; sent < this.snapshot.bytes && !closed; sent += blockText.length) await write(blockText, true);
+    await write(tail, true);
+    await write(`,"created_at":${JSON.stringify(timestamp)}}`, false);
+    res.end();
+    if (!closed) this.snapshotsServed.push({ timestamp, sha256: hash.digest('hex'), bytes });
   }
 
   private authenticate(header: string | undefined): { status: number; error: string } | undefined {

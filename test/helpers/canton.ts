@@ -3,8 +3,9 @@
  * points at it and at a test PostgreSQL, with secrets in owner-only files.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { shellQuote } from '../../shared/command-template';
 import type { LedgerDrConfig } from '../../shared/config';
 import { CantonValidatorSimulator, issueToken } from '../../simulators/canton/validator';
 import { PROJECT_ROOT } from './paths';
@@ -14,7 +15,12 @@ import { writeConfig } from './temporal';
 export const CANTON_AUDIENCE = 'https://validator.example.com/api';
 
 /** A running simulated validator; its admin token is exported in `tokenEnv`. */
-export async function startTestValidator(pg: TestPostgres, participantId: string, tokenEnv: string) {
+export async function startTestValidator(
+  pg: TestPostgres,
+  participantId: string,
+  tokenEnv: string,
+  options: { dumpVolume?: string } = {},
+) {
   const tokenSecret = randomBytes(16).toString('hex');
   const sim = new CantonValidatorSimulator({
     tokenSecret,
@@ -22,6 +28,7 @@ export async function startTestValidator(pg: TestPostgres, participantId: string
     participantId,
     postgres: { host: pg.host, port: pg.port, user: pg.user, password: pg.password },
     migrationId: 3,
+    ...options,
   });
   await sim.start();
   sim.bringUp();
@@ -39,8 +46,11 @@ export function writeCantonConfig(
     /** Where pg_dump and pg_restore come from (the real ones by default). */
     binDir?: string;
     retention?: { keep: number; maxAgeDays: number };
+    /** The simulator's domain-upgrade-dump volume, for data-snapshot recoveries. */
+    dumpVolume?: string;
   },
 ): { file: string; config: LedgerDrConfig; backupKey: Buffer } {
+  mkdirSync(dir, { recursive: true });
   const secret = (name: string, value: string) => {
     const file = path.join(dir, name);
     writeFileSync(file, value, { mode: 0o600 });
@@ -70,9 +80,14 @@ export function writeCantonConfig(
           backupEncryptionKey: secret('backup.key', backupKey.toString('base64')),
           ...(options.retention ? { retention: options.retention } : {}),
           launcher: {
-            start: `${ctl} start`,
+            start: `${ctl} start -m {{migrationId}}`,
             stop: `${ctl} stop`,
-            reonboard: `${ctl} start -i {{identitiesFile}} -P {{participantId}}`,
+            reonboard: `${ctl} start -m {{migrationId}} -i {{identitiesFile}} -P {{participantId}}`,
+            ...(options.dumpVolume
+              ? {
+                  installMigrationDump: `cp {{dumpFile}} ${shellQuote(path.join(options.dumpVolume, 'domain_migration_dump.json'))}`,
+                }
+              : {}),
           },
         },
       },

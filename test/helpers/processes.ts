@@ -2,7 +2,7 @@
  * Worker processes for crash tests: the real worker entry point (workers/main.ts) in its own process, so a
  * SIGKILL kills it the way a machine failure would.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from './paths';
@@ -21,8 +21,13 @@ export async function startWorkerProcess(options: {
   taskQueue: string;
   env?: Record<string, string>;
   readyTimeoutMs?: number;
+  /** The compiled worker (`dist/workers/main.js`, as the container runs it) instead of the sources via tsx. */
+  compiledEntry?: string;
 }): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'main.ts')], {
+  const entry = options.compiledEntry
+    ? [options.compiledEntry]
+    : ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'main.ts')];
+  const child = spawn(process.execPath, entry, {
     cwd: PROJECT_ROOT,
     env: {
       ...process.env,
@@ -77,4 +82,23 @@ export function processesMentioning(marker: string): { pid: number; cmdline: str
     }
   }
   return found;
+}
+
+/** Compiles the project as `npm run build` does, into `outDir`; returns the worker's entry point there. */
+export function buildWorker(outDir: string): string {
+  execFileSync(
+    process.execPath,
+    [
+      path.join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '-p',
+      'tsconfig.build.json',
+      '--outDir',
+      outDir,
+    ],
+    {
+      cwd: PROJECT_ROOT,
+      stdio: 'pipe',
+    },
+  );
+  return path.join(outDir, 'workers', 'main.js');
 }

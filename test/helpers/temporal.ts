@@ -9,7 +9,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { stringify } from 'yaml';
 import { createDataConverter } from '../../shared/codec';
 import { parseConfig, type LedgerDrConfig } from '../../shared/config';
-import { createLedgerWorker } from '../../workers/worker';
+import { createLedgerWorker, type WorkerRole } from '../../workers/worker';
 import type { ActivityDeps } from '../../activities';
 import { TEST_DATA_DIR } from './paths';
 
@@ -70,8 +70,10 @@ export async function startTestWorker(
   temporal: TestTemporal,
   taskQueue: string,
   deps: ActivityDeps,
+  options: { role?: WorkerRole } = {},
 ): Promise<{ worker: Worker; stop(): Promise<void> }> {
   const worker = await createLedgerWorker({
+    ...options,
     connection: temporal.nativeConnection,
     namespace: 'default',
     taskQueue,
