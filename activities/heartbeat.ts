@@ -26,3 +26,12 @@ export async function withHeartbeats<T>(
     clearInterval(timer);
   }
 }
+
+/** The attempt number of the running activity (1 outside an activity): names per-attempt partial files. */
+export function activityAttempt(): number {
+  try {
+    return Context.current().info.attempt;
+  } catch {
+    return 1;
+  }
+}

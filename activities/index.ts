@@ -8,6 +8,7 @@ import { createAlertActivities } from './alerts/activities';
 import { createCantonActivities } from './canton/activities';
 import { createCantonSnapshotActivities } from './canton/data-snapshot';
 import { createCcfActivities } from './ccf/activities';
+import { createCordaActivities } from './corda/activities';
 import { createConfigActivities } from './config/activities';
 import { createHostActivities } from './hosts/activities';
 
@@ -25,6 +26,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createCcfActivities(deps),
     ...createCantonActivities(deps),
     ...createCantonSnapshotActivities(deps),
+    ...createCordaActivities(deps),
   };
 }
 
@@ -55,3 +57,13 @@ export type {
   ValidatorProbe,
 } from './canton/activities';
 export type { HealthEvidence, SnapshotRequest } from './canton/data-snapshot';
+export type {
+  AutomaticRecovery,
+  CheckpointArchive,
+  CordaPlan,
+  LedgerRecoveryResult,
+  QueueQuarantine,
+  ReconciliationView,
+  ScheduleOutcome,
+  StoppedCheck,
+} from './corda/activities';

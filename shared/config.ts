@@ -229,12 +229,107 @@ const cantonSettings = z.strictObject({
 
 const cantonNetwork = networkOf('canton').extend({ canton: cantonSettings });
 
-export const networkConfig = z.discriminatedUnion('kind', [ccfNetwork, cantonNetwork, networkOf('corda')], {
+/** An X.500 name as Corda prints it, e.g. `O=PartyA, L=London, C=GB`. */
+const x500Name = z.string().regex(/^(?=.*\bO=)(?=.*\bL=)(?=.*\bC=)[^"\n]+$/, {
+  error: 'expected an X.500 name such as "O=PartyA, L=London, C=GB"',
+});
+
+/** A Corda node: its party, where its files are, and how to reach its shell, Jolokia and database. */
+const cordaNode = nodeBase.extend({
+  party: x500Name,
+  /** The node's base directory (artemis/, brokers/, process-id), as the worker sees it. */
+  baseDirectory: absolutePath,
+  shell: z.strictObject({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535),
+    user: z.string().min(1),
+    password: secretRef,
+    /** Pinned host key (SHA256:…), as for ssh executors. */
+    hostKeySha256: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, {
+      error: 'expected a host key fingerprint such as SHA256:abc… (ssh-keygen -lf)',
+    }),
+  }),
+  /** The node's Jolokia endpoint (jmxMonitoringHttpPort), e.g. http://node-a:7005/jolokia/ */
+  jolokia: z.strictObject({ url: httpUrl, user: z.string().min(1).optional(), password: secretRef.optional() }),
+  database: z
+    .strictObject({
+      host: z.string().min(1),
+      port: z.number().int().min(1).max(65535).default(5432),
+      database: z.string().min(1),
+      user: z.string().min(1),
+      password: secretRef,
+      schema: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]*$/)
+        .default('public'),
+    })
+    .optional(),
+  /** The parties this node reconciles with; every other node of the network when absent. */
+  peers: z.array(x500Name).optional(),
+});
+
+const cordaSettings = z.strictObject({
+  /** `collaborative-recovery`: the LedgerSync/LedgerRecover CorDapps (Enterprise up to 4.11); `ledger-recovery`: 4.12's LedgerRecoveryFlow. */
+  generation: z.enum(['collaborative-recovery', 'ledger-recovery']),
+  /** Checkpoint archives and recovery archives, one folder per run. */
+  archiveDirectory: absolutePath,
+  /** Encrypts manual-recovery archives at rest and in transit: 32 bytes, base64. */
+  archiveEncryptionKey: secretRef,
+  reconciliation: z
+    .strictObject({
+      /** Reconcile with a random subset of this many peers (large networks); all peers when absent. */
+      sampleSize: z.number().int().min(1).optional(),
+      /** Node–peer reconciliations in flight at once across the network. */
+      concurrency: z.number().int().min(1).max(1000).default(20),
+      /** A reconciliation IN_PROGRESS longer than this is killed and stopped. */
+      stuckAfterMinutes: z.number().min(0.01).default(60),
+    })
+    .default({ concurrency: 20, stuckAfterMinutes: 60 }),
+  /** 4.12: LedgerRecoveryFlow's time window, in hours before the recovery started. */
+  recoveryWindowHours: z
+    .number()
+    .min(1)
+    .default(24 * 7),
+});
+
+/**
+ * A `kind: corda` network without a `corda:` section is enough for network preflight; the recovery and
+ * reconciliation procedures need the section, and then every node's party, base directory, shell and Jolokia.
+ */
+const cordaNetwork = networkOf('corda')
+  .extend({
+    nodes: z
+      .array(cordaNode.partial({ party: true, baseDirectory: true, shell: true, jolokia: true }))
+      .min(1, { error: 'expected at least one node' })
+      .superRefine(uniqueNodeIds),
+    corda: cordaSettings.optional(),
+  })
+  .superRefine((network, ctx) => {
+    if (!network.corda) return;
+    network.nodes.forEach((node, i) => {
+      for (const field of ['party', 'baseDirectory', 'shell', 'jolokia'] as const) {
+        if (node[field] === undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['nodes', i, field],
+            message: 'required when the network has a corda: section',
+          });
+      }
+    });
+  });
+
+export const networkConfig = z.discriminatedUnion('kind', [ccfNetwork, cantonNetwork, cordaNetwork], {
   error: 'expected kind: ccf, canton or corda',
 });
 export type NetworkConfig = z.infer<typeof networkConfig>;
 export type CcfNetworkConfig = z.infer<typeof ccfNetwork>;
 export type CantonNetworkConfig = z.infer<typeof cantonNetwork>;
+export type CordaNetworkConfig = z.infer<typeof cordaNetwork>;
+/** A node of a network with a `corda:` section: everything the procedures need is there. */
+export type CordaNodeConfig = Required<
+  Pick<z.infer<typeof cordaNode>, 'party' | 'baseDirectory' | 'shell' | 'jolokia'>
+> &
+  z.infer<typeof cordaNode>;
 export type NodeConfig = NetworkConfig['nodes'][number];
 
 const webhook = z.strictObject({

@@ -10,6 +10,7 @@ export const PROCEDURES = {
   cantonRestore: { name: 'canton-restore', workflowType: 'cantonRestore' },
   cantonReonboard: { name: 'canton-reonboard', workflowType: 'cantonReonboard' },
   cantonNetworkRecovery: { name: 'canton-network-recovery', workflowType: 'cantonNetworkRecovery' },
+  cordaRecovery: { name: 'corda-recovery', workflowType: 'cordaRecovery' },
   networkPreflight: { name: 'network-preflight', workflowType: 'networkPreflight' },
 } as const;
 
@@ -32,4 +33,9 @@ export const CCF_RECOVERY_UPDATES = {
 export const CANTON_UPDATES = {
   agreeTimestamp: 'agreeTimestamp',
   approve: 'approve',
+} as const;
+
+/** Updates an operator sends to a running corda-recovery. */
+export const CORDA_UPDATES = {
+  archiveArrived: 'archiveArrived',
 } as const;

@@ -5,3 +5,4 @@ export { cantonBackup } from './canton-backup';
 export { cantonRestore } from './canton-restore';
 export { cantonReonboard } from './canton-reonboard';
 export { cantonNetworkRecovery } from './canton-network-recovery';
+export { cordaRecovery } from './corda-recovery';

@@ -5,13 +5,12 @@
  * name and renamed into place when complete, so a partial file is never taken for a complete one.
  */
 import { spawn } from 'node:child_process';
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import axios from 'axios';
 import { Client } from 'pg';
@@ -19,9 +18,11 @@ import { z } from 'zod';
 import { networkName, type CantonNetworkConfig, type LedgerDrConfig } from '../../shared/config';
 import { renderCommand } from '../../shared/command-template';
 import { readSecret } from '../../shared/secrets';
+import { seal, unseal } from '../../shared/sealed-file';
 import { FailureType, invalidInput, parseInput, parseResponse } from '../errors';
 import { networkOfKind } from '../config/networks';
-import { withHeartbeats } from '../heartbeat';
+import { activityAttempt, withHeartbeats } from '../heartbeat';
+import { sealingKey } from '../sealing';
 import { validatorGet } from './admin-api';
 import { currentMigrationId, readRegistry, writeRegistry } from './registry';
 import { createExecutor } from '../hosts/executor';
@@ -76,7 +77,6 @@ const backupId = z
 const DATABASE = /^(validator|participant-\d+)$/;
 /** The names canton-backup gives its folders (a run stamp: start time and the run id's tail). */
 const BACKUP_FOLDER = /^\d{8}T\d{6}Z-[0-9a-f]{8}$/;
-const SEALED_MAGIC = Buffer.from('LDRSEAL1');
 
 const identitiesResponse = z.object({ id: z.string().min(1) }).passthrough();
 const usersResponse = z.object({ users: z.array(z.object({ name: z.string(), onboardedAt: z.iso.datetime() })) });
@@ -243,25 +243,10 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
         throw ApplicationFailure.retryable('identities dump: not JSON', FailureType.UnexpectedResponse);
       }
       const dump = parseResponse(identitiesResponse, parsed, 'GET /api/validator/v0/admin/participant/identities');
-      const key = Buffer.from(
-        (await readSecret(network.canton.backupEncryptionKey, `${field}.backupEncryptionKey`)).reveal(),
-        'base64',
+      const sealed = seal(
+        response.data,
+        await sealingKey(network.canton.backupEncryptionKey, `${field}.backupEncryptionKey`),
       );
-      if (key.length !== 32) {
-        throw ApplicationFailure.nonRetryable(
-          `${field}.backupEncryptionKey: expected 32 bytes, base64-encoded (openssl rand -base64 32)`,
-          FailureType.Configuration,
-        );
-      }
-      const iv = randomBytes(12);
-      const cipher = createCipheriv('aes-256-gcm', key, iv);
-      const sealed = Buffer.concat([
-        SEALED_MAGIC,
-        iv,
-        cipher.update(response.data, 'utf8'),
-        cipher.final(),
-        cipher.getAuthTag(),
-      ]);
       await mkdir(folder, { recursive: true, mode: 0o700 });
       await writeFile(`${file}.partial`, sealed, { mode: 0o600 });
       await rename(`${file}.partial`, file);
@@ -521,29 +506,14 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
       const network = cantonNetwork(args.network);
       const field = `networks.${args.network}.canton`;
       const sealed = await readFile(path.join(folderOf(network, args.backupId), 'participant-identities.json.sealed'));
-      if (!sealed.subarray(0, SEALED_MAGIC.length).equals(SEALED_MAGIC)) {
-        throw ApplicationFailure.nonRetryable(
-          `backup ${args.backupId}: the identities file is not a sealed dump`,
-          'BackupCorrupt',
-        );
-      }
-      const key = Buffer.from(
-        (await readSecret(network.canton.backupEncryptionKey, `${field}.backupEncryptionKey`)).reveal(),
-        'base64',
-      );
-      const iv = sealed.subarray(SEALED_MAGIC.length, SEALED_MAGIC.length + 12);
-      const decipher = createDecipheriv('aes-256-gcm', key, iv);
-      decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+      const key = await sealingKey(network.canton.backupEncryptionKey, `${field}.backupEncryptionKey`);
       let plain: Buffer;
       try {
-        plain = Buffer.concat([
-          decipher.update(sealed.subarray(SEALED_MAGIC.length + 12, sealed.length - 16)),
-          decipher.final(),
-        ]);
-      } catch {
+        plain = unseal(sealed, key);
+      } catch (err) {
         throw ApplicationFailure.nonRetryable(
-          `${field}.backupEncryptionKey: cannot open the identities dump of backup ${args.backupId} with this key`,
-          FailureType.Configuration,
+          `backup ${args.backupId}: the identities dump: ${(err as Error).message} (${field}.backupEncryptionKey)`,
+          'BackupCorrupt',
         );
       }
       const dir = path.join(network.canton.backupDirectory, `reonboard-${args.workId}`);
@@ -679,14 +649,6 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
       return { kept, deleted };
     },
   };
-}
-
-export function activityAttempt(): number {
-  try {
-    return Context.current().info.attempt;
-  } catch {
-    return 1;
-  }
 }
 
 function quoteIdent(name: string): string {

@@ -23,9 +23,9 @@ import { networkName, type CantonNetworkConfig, type LedgerDrConfig } from '../.
 import { renderCommand } from '../../shared/command-template';
 import { invalidInput, parseInput } from '../errors';
 import { networkOfKind } from '../config/networks';
-import { withHeartbeats } from '../heartbeat';
+import { activityAttempt, withHeartbeats } from '../heartbeat';
 import { createExecutor } from '../hosts/executor';
-import { activityAttempt, digestFile, exists, type BackupFile, type CantonManifest } from './activities';
+import { digestFile, exists, type BackupFile, type CantonManifest } from './activities';
 import { validatorGet } from './admin-api';
 import { currentMigrationId, readRegistry, writeRegistry } from './registry';
 

@@ -1,0 +1,584 @@
+/**
+ * The I/O of Corda recovery: whether a node is really stopped, flow-checkpoint cleanup in its database
+ * (archived with a checksum before anything is deleted), message-queue quarantine, the node's status through
+ * Jolokia, and the Collaborative Recovery and 4.12 LedgerRecovery flows through its shell.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { access, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { once } from 'node:events';
+import { ApplicationFailure } from '@temporalio/common';
+import { Client } from 'pg';
+import { z } from 'zod';
+import { networkName, type CordaNetworkConfig, type CordaNodeConfig, type LedgerDrConfig } from '../../shared/config';
+import { readSecret } from '../../shared/secrets';
+import { SealError, unseal } from '../../shared/sealed-file';
+import { invalidInput, parseInput, parseResponse } from '../errors';
+import { networkOfKind } from '../config/networks';
+import { activityAttempt, withHeartbeats } from '../heartbeat';
+import { sealingKey } from '../sealing';
+import { JolokiaClient, JolokiaUnreachableError } from './jolokia';
+import { CordaFlowError, CordaShell, CordaShellUnreachableError } from './shell';
+
+/** Deleted in this order, as the node itself deletes a flow's checkpoint. */
+export const CHECKPOINT_TABLES = [
+  'node_checkpoints',
+  'node_checkpoint_blobs',
+  'node_flow_results',
+  'node_flow_exceptions',
+  'node_flow_metadata',
+] as const;
+const CHECKPOINT_STATUS = ['RUNNABLE', 'FAILED', 'COMPLETED', 'HOSPITALIZED', 'KILLED', 'PAUSED'];
+
+export interface CordaPlan {
+  network: string;
+  generation: 'collaborative-recovery' | 'ledger-recovery';
+  nodes: { id: string; party: string; peers: string[] }[];
+  reconciliation: { sampleSize?: number; concurrency: number; stuckAfterMinutes: number };
+  recoveryWindowHours: number;
+}
+
+export interface StoppedCheck {
+  stopped: boolean;
+  /** Why the node counts as running (lock held, Jolokia answering), or as stopped. */
+  evidence: string[];
+}
+
+export interface CheckpointArchive {
+  file: string;
+  sha256: string;
+  bytes: number;
+  rows: Record<string, number>;
+  byStatus: Record<string, number>;
+  flowIds: number;
+}
+
+export interface QueueQuarantine {
+  moved: { from: string; to: string }[];
+}
+
+export interface ReconciliationView {
+  party: string;
+  status: string;
+  missing: string[];
+  error?: string;
+  flowId?: string;
+}
+
+export type ScheduleOutcome = 'scheduled' | 'already-scheduled' | 'busy';
+
+export type AutomaticRecovery =
+  { outcome: 'recovered'; transactions: number } | { outcome: 'limit'; exception: string; message: string };
+
+export interface LedgerRecoveryResult {
+  totalRecoveredRecords: number;
+  totalRecoveredTransactions: number;
+  totalRecoveredInFlightTransactions: number;
+  totalErrors: number;
+}
+
+const nodeRef = z.strictObject({ network: networkName, node: z.string().min(1) });
+const workId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, { error: 'expected a work id' });
+const party = z.string().min(1).max(500);
+const statusesResponse = z.array(
+  z.looseObject({
+    party: z.string(),
+    status: z.string(),
+    error: z.string().optional(),
+    flowId: z.string().optional(),
+    lastSuccessfulReconciliationResult: z
+      .looseObject({ missingTransactions: z.array(z.string()).default([]) })
+      .nullable()
+      .optional(),
+  }),
+);
+const automaticResponse = z.looseObject({ recoveredTransactions: z.number().int().min(0) });
+const importResponse = z.looseObject({ importedTransactions: z.number().int().min(0) });
+const ledgerRecoveryResponse = z.looseObject({
+  totalRecoveredRecords: z.number(),
+  totalRecoveredTransactions: z.number(),
+  totalRecoveredInFlightTransactions: z.number(),
+  totalErrors: z.number(),
+});
+const LIMIT_EXCEPTIONS = [
+  'TransactionLimitExceededException',
+  'RequestLimitExceededException',
+  'SizeLimitExceededException',
+];
+
+export function createCordaActivities(deps: { config: LedgerDrConfig }) {
+  const cordaNetwork = (name: string) => {
+    const network = networkOfKind(deps.config, name, 'corda', 'is for Corda nodes');
+    if (!network.corda) {
+      throw invalidInput(`networks.${name}.corda: required by the Corda procedures (generation, archiveDirectory, …)`);
+    }
+    return network as CordaNetworkConfig & { corda: NonNullable<CordaNetworkConfig['corda']> };
+  };
+  const lookup = (networkNameValue: string, nodeId: string) => {
+    const network = cordaNetwork(networkNameValue);
+    const index = network.nodes.findIndex((n) => n.id === nodeId);
+    if (index < 0) throw invalidInput(`input.node: no node "${nodeId}" in network "${networkNameValue}"`);
+    return {
+      network,
+      node: network.nodes[index] as CordaNodeConfig,
+      field: `networks.${networkNameValue}.nodes[${index}]`,
+    };
+  };
+  const shellOf = (networkNameValue: string, nodeId: string) => {
+    const { node, field } = lookup(networkNameValue, nodeId);
+    return new CordaShell(node, field);
+  };
+  const jolokiaOf = async (networkNameValue: string, nodeId: string) => {
+    const { node, field } = lookup(networkNameValue, nodeId);
+    const password = node.jolokia.password
+      ? await readSecret(node.jolokia.password, `${field}.jolokia.password`)
+      : undefined;
+    return new JolokiaClient({
+      url: node.jolokia.url,
+      ...(node.jolokia.user ? { user: node.jolokia.user } : {}),
+      ...(password ? { password: password.reveal() } : {}),
+      timeoutMs: 10_000,
+    });
+  };
+  /** A shell or flow failure: the node not answering is worth retrying; the rest is the workflow's answer. */
+  const flow = async <T>(what: () => Promise<T>): Promise<T> => {
+    try {
+      return await what();
+    } catch (err) {
+      if (err instanceof CordaShellUnreachableError) throw ApplicationFailure.retryable(err.message, 'NodeUnreachable');
+      if (err instanceof CordaFlowError)
+        throw ApplicationFailure.nonRetryable(err.message, err.exception, { exception: err.exception });
+      throw err;
+    }
+  };
+  const folderOf = (network: { corda: { archiveDirectory: string } }, nodeId: string, id: string) =>
+    path.join(network.corda.archiveDirectory, nodeId, id);
+
+  async function withDatabase<T>(
+    networkNameValue: string,
+    nodeId: string,
+    work: (client: Client, schema: string) => Promise<T>,
+  ) {
+    const { node, field } = lookup(networkNameValue, nodeId);
+    if (!node.database) throw invalidInput(`${field}.database: required for checkpoint cleanup`);
+    const db = node.database;
+    const password = await readSecret(db.password, `${field}.database.password`);
+    const client = new Client({
+      host: db.host,
+      port: db.port,
+      user: db.user,
+      password: password.reveal(),
+      database: db.database,
+    });
+    await client.connect();
+    try {
+      return await work(client, db.schema);
+    } finally {
+      await client.end();
+    }
+  }
+
+  return {
+    async describeCordaNetwork(input: { network: string }): Promise<CordaPlan> {
+      const args = parseInput(z.strictObject({ network: networkName }), input);
+      const network = cordaNetwork(args.network);
+      const nodes = network.nodes as CordaNodeConfig[];
+      return {
+        network: args.network,
+        generation: network.corda.generation,
+        nodes: nodes.map((n) => ({
+          id: n.id,
+          party: n.party,
+          peers: n.peers ?? nodes.filter((o) => o.id !== n.id).map((o) => o.party),
+        })),
+        reconciliation: network.corda.reconciliation,
+        recoveryWindowHours: network.corda.recoveryWindowHours,
+      };
+    },
+
+    /**
+     * A node is stopped when no process holds the lock on `<base>/process-id` (the kernel's lock table) and its
+     * Jolokia endpoint does not answer. Either one says "running".
+     */
+    async checkCordaNodeStopped(input: { network: string; node: string }): Promise<StoppedCheck> {
+      const args = parseInput(nodeRef, input);
+      const { node } = lookup(args.network, args.node);
+      const evidence: string[] = [];
+      let running = false;
+      const lockFile = path.join(node.baseDirectory, 'process-id');
+      const holder = await lockHolderOf(lockFile);
+      if (holder) {
+        running = true;
+        evidence.push(`${lockFile} is locked by process ${holder}`);
+      } else evidence.push(`no process holds ${lockFile}`);
+      try {
+        const status = await (
+          await jolokiaOf(args.network, args.node)
+        ).read('net.corda:type=Node,name=Status', 'Value');
+        running = true;
+        evidence.push(`Jolokia answers: status ${String(status)}`);
+      } catch (err) {
+        if (!(err instanceof JolokiaUnreachableError)) {
+          running = true;
+          evidence.push(`Jolokia answers (with an error: ${(err as Error).message})`);
+        } else evidence.push('Jolokia does not answer');
+      }
+      return { stopped: !running, evidence };
+    },
+
+    /** The node's status MBean, or `unreachable`. */
+    async cordaNodeStatus(input: { network: string; node: string }): Promise<string> {
+      const args = parseInput(nodeRef, input);
+      try {
+        return String(
+          await (await jolokiaOf(args.network, args.node)).read('net.corda:type=Node,name=Status', 'Value'),
+        );
+      } catch (err) {
+        if (err instanceof JolokiaUnreachableError) return 'unreachable';
+        throw err;
+      }
+    },
+
+    /**
+     * Exports every row of the five checkpoint tables (keyset pages, so memory stays flat) into
+     * `<archive>/<node>/<work>/checkpoints.jsonl`, with a manifest of row counts, counts by status and SHA-256.
+     * Written beside and renamed when complete; done already for this run: the archive is returned as it is.
+     */
+    async archiveCordaCheckpoints(input: {
+      network: string;
+      node: string;
+      workId: string;
+    }): Promise<CheckpointArchive> {
+      const args = parseInput(nodeRef.extend({ workId }), input);
+      const { network } = lookup(args.network, args.node);
+      const folder = folderOf(network, args.node, args.workId);
+      const file = path.join(folder, 'checkpoints.jsonl');
+      const manifestFile = path.join(folder, 'checkpoints.manifest.json');
+      if (await exists(manifestFile)) return JSON.parse(await readFile(manifestFile, 'utf8')) as CheckpointArchive;
+      await mkdir(folder, { recursive: true, mode: 0o700 });
+      const partial = `${file}.partial-${activityAttempt()}`;
+      const out = createWriteStream(partial, { mode: 0o600 });
+      const hash = createHash('sha256');
+      let bytes = 0;
+      const write = async (line: string) => {
+        hash.update(line);
+        bytes += Buffer.byteLength(line);
+        if (!out.write(line)) await once(out, 'drain');
+      };
+      const rows: Record<string, number> = {};
+      const flowIds = new Set<string>();
+      const byStatus: Record<string, number> = {};
+      await withHeartbeats(
+        () =>
+          withDatabase(args.network, args.node, async (client, schema) => {
+            for (const table of CHECKPOINT_TABLES) {
+              rows[table] = 0;
+              let after = '';
+              for (;;) {
+                const page = await client.query<{ flow_id: string; row: string }>(
+                  `select flow_id, row_to_json(t)::text as row from ${quoteIdent(schema)}.${table} t where flow_id > $1 order by flow_id limit 1000`,
+                  [after],
+                );
+                for (const r of page.rows) {
+                  await write(`{"table":"${table}","row":${r.row}}\n`);
+                  flowIds.add(r.flow_id);
+                  rows[table]!++;
+                }
+                if (page.rows.length < 1000) break;
+                after = page.rows[page.rows.length - 1]!.flow_id;
+              }
+            }
+            const statuses = await client.query<{ status: number; n: string }>(
+              `select status, count(*) as n from ${quoteIdent(schema)}.node_checkpoints group by status`,
+            );
+            for (const s of statuses.rows) byStatus[CHECKPOINT_STATUS[s.status] ?? `status ${s.status}`] = Number(s.n);
+          }),
+        () => ({ bytes }),
+      );
+      out.end();
+      await once(out, 'close');
+      await rename(partial, file);
+      const archive: CheckpointArchive = {
+        file,
+        sha256: hash.digest('hex'),
+        bytes,
+        rows,
+        byStatus,
+        flowIds: flowIds.size,
+      };
+      await writeFile(`${manifestFile}.partial`, JSON.stringify(archive, null, 2), { mode: 0o600 });
+      await rename(`${manifestFile}.partial`, manifestFile);
+      return archive;
+    },
+
+    /**
+     * Deletes the archived rows, in one transaction and in the node's order, after checking the archive still
+     * matches its checksum. Only rows that are in the archive are deleted; a second run deletes nothing more.
+     */
+    async deleteCordaCheckpoints(input: {
+      network: string;
+      node: string;
+      workId: string;
+    }): Promise<Record<string, number>> {
+      const args = parseInput(nodeRef.extend({ workId }), input);
+      const { network } = lookup(args.network, args.node);
+      const folder = folderOf(network, args.node, args.workId);
+      const manifest = JSON.parse(
+        await readFile(path.join(folder, 'checkpoints.manifest.json'), 'utf8'),
+      ) as CheckpointArchive;
+      const archived = new Map<string, Set<string>>(CHECKPOINT_TABLES.map((t) => [t, new Set()]));
+      const hash = createHash('sha256');
+      let text = '';
+      for await (const chunk of createReadStream(manifest.file)) {
+        hash.update(chunk as Buffer);
+        text += (chunk as Buffer).toString();
+        const lines = text.split('\n');
+        text = lines.pop()!;
+        for (const line of lines) {
+          const { table, row } = JSON.parse(line) as { table: string; row: { flow_id: string } };
+          archived.get(table)?.add(row.flow_id);
+        }
+      }
+      if (hash.digest('hex') !== manifest.sha256) {
+        throw ApplicationFailure.nonRetryable(
+          `the checkpoint archive ${manifest.file} does not match its checksum; nothing was deleted`,
+          'ArchiveCorrupt',
+        );
+      }
+      return withDatabase(args.network, args.node, async (client, schema) => {
+        const deleted: Record<string, number> = {};
+        await client.query('begin');
+        try {
+          for (const table of CHECKPOINT_TABLES) {
+            const ids = [...archived.get(table)!];
+            const result = await client.query(
+              `delete from ${quoteIdent(schema)}.${table} where flow_id = any($1::text[])`,
+              [ids],
+            );
+            deleted[table] = result.rowCount ?? 0;
+          }
+          await client.query('commit');
+        } catch (err) {
+          await client.query('rollback');
+          throw err;
+        }
+        return deleted;
+      });
+    },
+
+    /** Moves `artemis/` and `brokers/` aside to `<base>/quarantine-<work>/`: never deleted. */
+    async quarantineCordaQueues(input: { network: string; node: string; workId: string }): Promise<QueueQuarantine> {
+      const args = parseInput(nodeRef.extend({ workId }), input);
+      const { node } = lookup(args.network, args.node);
+      const target = path.join(node.baseDirectory, `quarantine-${args.workId}`);
+      await mkdir(target, { recursive: true, mode: 0o700 });
+      const moved: QueueQuarantine['moved'] = [];
+      for (const name of ['artemis', 'brokers']) {
+        const from = path.join(node.baseDirectory, name);
+        const to = path.join(target, name);
+        if (await exists(to)) moved.push({ from, to });
+        else if (await exists(from)) {
+          await rename(from, to);
+          moved.push({ from, to });
+        }
+      }
+      return { moved };
+    },
+
+    /** ScheduleReconciliationFlow only queues; "already scheduled" and "busy" are answers the workflow acts on. */
+    async scheduleCordaReconciliation(input: {
+      network: string;
+      node: string;
+      parties: string[];
+    }): Promise<ScheduleOutcome> {
+      const args = parseInput(nodeRef.extend({ parties: z.array(party).min(1) }), input);
+      try {
+        await shellOf(args.network, args.node).startFlow('ScheduleReconciliationFlow', { parties: args.parties });
+        return 'scheduled';
+      } catch (err) {
+        if (err instanceof CordaFlowError && err.exception === 'ReconciliationAlreadyScheduledException')
+          return 'already-scheduled';
+        if (err instanceof CordaFlowError && err.exception === 'MaxIncomingSessionsExceededException') return 'busy';
+        return flow(() => Promise.reject(err));
+      }
+    },
+
+    async cordaReconciliationStatuses(input: { network: string; node: string }): Promise<ReconciliationView[]> {
+      const args = parseInput(nodeRef, input);
+      const raw = await flow(() => shellOf(args.network, args.node).startFlow('GetReconciliationStatusesFlow'));
+      const statuses = parseResponse(statusesResponse, raw ?? [], 'GetReconciliationStatusesFlow');
+      return statuses.map((s) => ({
+        party: s.party,
+        status: s.status,
+        missing: s.lastSuccessfulReconciliationResult?.missingTransactions ?? [],
+        ...(s.error ? { error: s.error } : {}),
+        ...(s.flowId ? { flowId: s.flowId } : {}),
+      }));
+    },
+
+    /** A stuck reconciliation: kill its flow, then StopReconciliationForPartyFlow, as Corda's docs require. */
+    async stopCordaReconciliation(input: {
+      network: string;
+      node: string;
+      party: string;
+      flowId?: string;
+    }): Promise<void> {
+      const args = parseInput(nodeRef.extend({ party, flowId: z.uuid().optional() }), input);
+      const shell = shellOf(args.network, args.node);
+      if (args.flowId) await flow(() => shell.rpc('killFlow', { id: args.flowId }));
+      await flow(() => shell.startFlow('StopReconciliationForPartyFlow', { party: args.party }));
+    },
+
+    /** In-flight transactions are false positives: statuses are synchronised with the vault. */
+    async refreshCordaReconciliation(input: { network: string; node: string }): Promise<void> {
+      const args = parseInput(nodeRef, input);
+      await flow(() => shellOf(args.network, args.node).startFlow('RefreshReconciliationStatusesFlow'));
+    },
+
+    async recoverCordaAutomatically(input: {
+      network: string;
+      node: string;
+      party: string;
+    }): Promise<AutomaticRecovery> {
+      const args = parseInput(nodeRef.extend({ party }), input);
+      try {
+        const raw = await shellOf(args.network, args.node).startFlow('AutomaticLedgerRecoverFlow', {
+          party: args.party,
+        });
+        const result = parseResponse(automaticResponse, raw, 'AutomaticLedgerRecoverFlow');
+        return { outcome: 'recovered', transactions: result.recoveredTransactions };
+      } catch (err) {
+        if (err instanceof CordaFlowError && LIMIT_EXCEPTIONS.includes(err.exception))
+          return { outcome: 'limit', exception: err.exception, message: err.message };
+        return flow(() => Promise.reject(err));
+      }
+    },
+
+    async initiateCordaManualRecovery(input: { network: string; node: string; party: string }): Promise<string> {
+      const args = parseInput(nodeRef.extend({ party }), input);
+      const raw = await flow(() =>
+        shellOf(args.network, args.node).startFlow('InitiateManualRecoveryFlow', { party: args.party }),
+      );
+      return parseResponse(
+        z.string().min(1),
+        typeof raw === 'string' ? raw : String(raw),
+        'InitiateManualRecoveryFlow',
+      );
+    },
+
+    /**
+     * Opens the peer's sealed archive into an owner-only file, imports it, completes the request and removes the
+     * opened copy. The sealed archive stays until the re-reconciliation is clean.
+     */
+    async importCordaRecoveryArchive(input: {
+      network: string;
+      node: string;
+      requestId: string;
+      archive: string;
+      workId: string;
+    }): Promise<number> {
+      const args = parseInput(
+        nodeRef.extend({ requestId: z.string().min(1), archive: z.string().min(1), workId }),
+        input,
+      );
+      const { network } = lookup(args.network, args.node);
+      const field = `networks.${args.network}.corda.archiveEncryptionKey`;
+      let plain: Buffer;
+      try {
+        plain = unseal(await readFile(args.archive), await sealingKey(network.corda.archiveEncryptionKey, field));
+      } catch (err) {
+        if (err instanceof SealError) {
+          throw ApplicationFailure.nonRetryable(
+            `the recovery archive ${args.archive}: ${err.message}; the peer must seal it with the key in ${field}`,
+            'ArchiveCorrupt',
+          );
+        }
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+          throw ApplicationFailure.nonRetryable(`no recovery archive at ${args.archive}`, 'NoArchive');
+        throw err;
+      }
+      const folder = folderOf(network, args.node, args.workId);
+      await mkdir(folder, { recursive: true, mode: 0o700 });
+      const opened = path.join(folder, `import-${args.requestId}.json`);
+      await writeFile(opened, plain, { mode: 0o600 });
+      plain.fill(0);
+      try {
+        const shell = shellOf(args.network, args.node);
+        const raw = await flow(() =>
+          shell.startFlow('ImportTransactionsFlow', { requestId: args.requestId, path: opened }),
+        );
+        const { importedTransactions } = parseResponse(importResponse, raw, 'ImportTransactionsFlow');
+        await flow(() => shell.startFlow('CompleteManualRecoveryFlow', { requestId: args.requestId }));
+        return importedTransactions;
+      } finally {
+        await rm(opened, { force: true });
+      }
+    },
+
+    /** After a clean re-reconciliation the archive has served its purpose: it holds ledger data in the clear once opened. */
+    async discardCordaRecoveryArchive(input: { network: string; archive: string }): Promise<void> {
+      const args = parseInput(z.strictObject({ network: networkName, archive: z.string().min(1) }), input);
+      cordaNetwork(args.network);
+      await rm(args.archive, { force: true });
+    },
+
+    /** Corda 4.12: LedgerRecoveryFlow over a time window, as a dry run first. */
+    async runCordaLedgerRecovery(input: {
+      network: string;
+      node: string;
+      peers: string[];
+      fromTime: string;
+      untilTime: string;
+      dryRun: boolean;
+    }): Promise<LedgerRecoveryResult> {
+      const args = parseInput(
+        nodeRef.extend({
+          peers: z.array(party).min(1),
+          fromTime: z.iso.datetime(),
+          untilTime: z.iso.datetime(),
+          dryRun: z.boolean(),
+        }),
+        input,
+      );
+      const raw = await flow(() =>
+        shellOf(args.network, args.node).startFlow('LedgerRecoveryFlow', {
+          recoveryPeers: args.peers,
+          timeWindow: { fromTime: args.fromTime, untilTime: args.untilTime },
+          dryRun: args.dryRun,
+        }),
+      );
+      return parseResponse(ledgerRecoveryResponse, raw, 'LedgerRecoveryFlow');
+    },
+  };
+}
+
+/** The pid holding a lock on `file`, from the kernel's lock table (/proc/locks lists locks by inode). */
+async function lockHolderOf(file: string): Promise<number | undefined> {
+  let inode: number;
+  try {
+    inode = (await stat(file)).ino;
+  } catch {
+    return undefined;
+  }
+  const locks = await readFile('/proc/locks', 'utf8').catch(() => '');
+  for (const line of locks.split('\n')) {
+    // 1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF
+    const m = /^\d+:\s+\S+\s+\S+\s+\S+\s+(\d+)\s+[0-9a-f]+:[0-9a-f]+:(\d+)\s/.exec(line);
+    if (m && Number(m[2]) === inode) return Number(m[1]);
+  }
+  return undefined;
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The Corda node shell over SSH: one command per exec, as `ssh -p <port> user@node '<command>'`. Flow results
+ * come back as the shell prints them (`Flow completed with result: …`, YAML for objects); a failed flow
+ * prints its exception, which becomes a `CordaFlowError` naming the exception so callers can act on it
+ * (back off on "busy", switch to manual recovery on a limit).
+ */
+import { Client } from 'ssh2';
+import { parse as parseYaml } from 'yaml';
+import type { CordaNodeConfig } from '../../shared/config';
+import { readSecret } from '../../shared/secrets';
+import { sshFingerprint } from '../hosts/executor';
+
+export class CordaFlowError extends Error {
+  override name = 'CordaFlowError';
+  constructor(
+    /** The exception's simple class name, e.g. `ReconciliationAlreadyScheduledException`. */
+    readonly exception: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class CordaShellUnreachableError extends Error {
+  override name = 'CordaShellUnreachableError';
+}
+
+const RESULT_MARKER = 'Flow completed with result:';
+const EXCEPTION_LINE = /^\s*(?:[\w$]+\.)*([\w$]*(?:Exception|Error))(?::\s*(.*))?$/m;
+
+/** `key: value` arguments the shell parses: JSON values are valid in its YAML-like syntax. */
+export function flowArguments(args: Record<string, unknown>): string {
+  return Object.entries(args)
+    .map(([key, value]) => `${key}: ${JSON.stringify(value)}`)
+    .join(', ');
+}
+
+export class CordaShell {
+  constructor(
+    private readonly node: Pick<CordaNodeConfig, 'id' | 'shell'>,
+    private readonly usedFor: string,
+    private readonly timeoutMs = 120_000,
+  ) {}
+
+  /** Starts a flow and waits for it; returns the parsed result (null for Unit). */
+  async startFlow(flow: string, args: Record<string, unknown> = {}): Promise<unknown> {
+    const command = `flow start ${flow}${Object.keys(args).length ? ` ${flowArguments(args)}` : ''}`;
+    const output = await this.run(command);
+    const at = output.indexOf(RESULT_MARKER);
+    if (at < 0) throw failureOf(flow, output);
+    const text = output.slice(at + RESULT_MARKER.length).trim();
+    if (text === '' || text === 'kotlin.Unit' || text === 'null') return null;
+    return parseYaml(text) as unknown;
+  }
+
+  /** `run <rpc> key: value…`, e.g. killFlow; returns the printed answer. */
+  async rpc(operation: string, args: Record<string, unknown> = {}): Promise<string> {
+    const output = await this.run(`run ${operation}${Object.keys(args).length ? ` ${flowArguments(args)}` : ''}`);
+    if (EXCEPTION_LINE.test(output) && !/^(true|false)\s*$/.test(output.trim())) throw failureOf(operation, output);
+    return output.trim();
+  }
+
+  async run(command: string): Promise<string> {
+    const password = await readSecret(this.node.shell.password, `${this.usedFor}.shell.password`);
+    const expected = this.node.shell.hostKeySha256.replace(/=$/, '');
+    const where = `node ${this.node.id} shell (${this.node.shell.host}:${this.node.shell.port})`;
+    return new Promise<string>((resolve, reject) => {
+      const client = new Client();
+      let output = '';
+      let settled = false;
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        client.end();
+        fn();
+      };
+      const timer = setTimeout(
+        () => finish(() => reject(new Error(`${where}: no answer within ${this.timeoutMs} ms`))),
+        this.timeoutMs,
+      );
+      client.on('error', (err) => finish(() => reject(new CordaShellUnreachableError(`${where}: ${err.message}`))));
+      client.on('ready', () =>
+        client.exec(command, (err, stream) => {
+          if (err) return finish(() => reject(new Error(`${where}: ${err.message}`)));
+          stream.on('data', (c: Buffer) => (output += c.toString()));
+          stream.stderr.on('data', (c: Buffer) => (output += c.toString()));
+          stream.on('close', () => finish(() => resolve(output)));
+        }),
+      );
+      client.connect({
+        host: this.node.shell.host,
+        port: this.node.shell.port,
+        username: this.node.shell.user,
+        password: password.reveal(),
+        readyTimeout: Math.min(this.timeoutMs, 20_000),
+        hostVerifier: (key: Buffer) => sshFingerprint(key) === expected,
+      });
+    });
+  }
+}
+
+function failureOf(what: string, output: string): CordaFlowError {
+  const match = EXCEPTION_LINE.exec(output);
+  if (match) return new CordaFlowError(match[1]!, `${what}: ${match[1]}: ${match[2] ?? ''}`.trim());
+  return new CordaFlowError('UnexpectedOutput', `${what}: unexpected shell output: ${output.trim().slice(0, 300)}`);
+}

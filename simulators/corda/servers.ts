@@ -1,0 +1,213 @@
+/**
+ * The wire formats of simulated Corda nodes: each node's SSH shell (ssh2's server, password auth, one exec
+ * per command as `ssh -p <port> user@host '<command>'` would send) printing as the node shell does, and one
+ * HTTP server carrying every node's Jolokia endpoint at `/<node>/jolokia/` (read, exec, search, bulk, with
+ * Jolokia's JSON status that can be an error under HTTP 200) plus a control API for the launcher stand-in.
+ * A stopped node answers neither.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server, utils, type Connection } from 'ssh2';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import { CordaException, type CordaBusinessNetwork, type SimulatedCordaNode } from './network';
+
+export interface ShellEndpoint {
+  node: string;
+  port: number;
+}
+
+export class CordaNetworkServers {
+  shells: ShellEndpoint[] = [];
+  hostKeySha256 = '';
+  httpUrl = '';
+  private sshServers: Server[] = [];
+  private httpServer?: http.Server;
+  private readonly hostKey = utils.generateKeyPairSync('ed25519');
+
+  constructor(
+    readonly network: CordaBusinessNetwork,
+    private readonly credentials: { user: string; password: string },
+  ) {}
+
+  async start(): Promise<void> {
+    for (const node of this.network.nodes) {
+      const server = new Server({ hostKeys: [this.hostKey.private] }, (client) => this.onClient(node, client));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      this.sshServers.push(server);
+      this.shells.push({ node: node.id, port: (server.address() as AddressInfo).port });
+    }
+    const parsed = utils.parseKey(this.hostKey.public) as unknown as { getPublicSSH(): Buffer };
+    const { createHash } = await import('node:crypto');
+    this.hostKeySha256 = `SHA256:${createHash('sha256').update(parsed.getPublicSSH()).digest('base64').replace(/=+$/, '')}`;
+    this.httpServer = http.createServer((req, res) => void this.onHttp(req, res));
+    await new Promise<void>((resolve) => this.httpServer!.listen(0, '127.0.0.1', resolve));
+    this.httpUrl = `http://127.0.0.1:${(this.httpServer.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sshServers) await new Promise<void>((resolve) => s.close(() => resolve()));
+    this.httpServer?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.httpServer ? this.httpServer.close(() => resolve()) : resolve()));
+  }
+
+  shellPort(node: string): number {
+    return this.shells.find((s) => s.node === node)!.port;
+  }
+
+  jolokiaUrl(node: string): string {
+    return `${this.httpUrl}/${node}/jolokia/`;
+  }
+
+  private onClient(node: SimulatedCordaNode, client: Connection): void {
+    client.on('error', () => undefined);
+    client.on('authentication', (ctx) => {
+      if (!node.running) return ctx.reject();
+      if (
+        ctx.method === 'password' &&
+        ctx.username === this.credentials.user &&
+        ctx.password === this.credentials.password
+      )
+        return ctx.accept();
+      return ctx.reject(['password']);
+    });
+    client.on('ready', () => {
+      client.on('session', (accept) => {
+        accept().on('exec', (acceptExec, _reject, info) => {
+          const stream = acceptExec();
+          stream.write(shellCommand(node, info.command));
+          stream.exit(0);
+          stream.end();
+        });
+      });
+    });
+  }
+
+  private async onHttp(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://corda');
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    const control = /^\/control\/([^/]+)\/(start|stop)$/.exec(url.pathname);
+    if (control && req.method === 'POST') {
+      const node = this.network.nodes.find((n) => n.id === control[1]);
+      if (!node) return send(404, { error: 'no such node' });
+      if (control[2] === 'stop') {
+        node.stop();
+        return send(node.running ? 409 : 200, { status: node.status });
+      }
+      node.start();
+      return send(200, { status: node.status });
+    }
+    const jolokia = /^\/([^/]+)\/jolokia\/?$/.exec(url.pathname);
+    const node = jolokia && this.network.nodes.find((n) => n.id === jolokia[1]);
+    if (!node) return send(404, { error: 'not found' });
+    if (!node.running) {
+      req.socket.destroy();
+      return;
+    }
+    let body = '';
+    for await (const chunk of req) body += (chunk as Buffer).toString();
+    let request: unknown;
+    try {
+      request = JSON.parse(body);
+    } catch {
+      return send(200, jolokiaError(null, 400, 'java.lang.IllegalArgumentException', 'Invalid JSON request'));
+    }
+    // Jolokia answers errors with HTTP 200 and the status in the body.
+    send(200, Array.isArray(request) ? request.map((r) => jolokiaReply(node, r)) : jolokiaReply(node, request));
+  }
+}
+
+/** What the node shell prints for one command. */
+export function shellCommand(node: SimulatedCordaNode, command: string): string {
+  const flow = /^flow start (\w+)\s*(.*)$/s.exec(command.trim());
+  try {
+    if (flow) {
+      const result = node.runFlow(flow[1]!, parseArguments(flow[2]!));
+      return ` ✅   Starting\n ➡️   Done\nFlow completed with result: ${renderResult(result)}`;
+    }
+    const run = /^run (\w+)\s*(.*)$/s.exec(command.trim());
+    if (run?.[1] === 'killFlow') return `${node.killFlow(String(parseArguments(run[2]!).id))}\n`;
+    if (command.trim() === 'flow list') {
+      return 'com.r3.corda.lib.ledgersync.flows.ScheduleReconciliationFlow\nnet.corda.core.flows.ContractUpgradeFlow$Authorise\n';
+    }
+    return `Unknown command: ${command}\n`;
+  } catch (err) {
+    if (err instanceof CordaException) return `${qualified(err.type)}: ${err.message}\n`;
+    return `java.lang.IllegalArgumentException: ${(err as Error).message}\n`;
+  }
+}
+
+/** `key: value, key2: [a, b]` as the shell reads it (a YAML flow mapping without braces). */
+function parseArguments(text: string): Record<string, unknown> {
+  if (!text.trim()) return {};
+  const parsed = parseYaml(`{${text}}`) as unknown;
+  if (typeof parsed !== 'object' || parsed === null) throw new Error(`cannot parse arguments: ${text}`);
+  return parsed as Record<string, unknown>;
+}
+
+function renderResult(result: unknown): string {
+  if (result === null || result === undefined) return 'kotlin.Unit\n';
+  if (typeof result === 'string') return `${result}\n`;
+  return `\n${toYaml(result)}`;
+}
+
+const PACKAGES: Record<string, string> = {
+  ReconciliationAlreadyScheduledException: 'com.r3.corda.lib.ledgersync.exceptions',
+  MaxIncomingSessionsExceededException: 'com.r3.corda.lib.ledgersync.exceptions',
+  TransactionLimitExceededException: 'com.r3.corda.lib.ledgerrecover.exceptions',
+  RequestLimitExceededException: 'com.r3.corda.lib.ledgerrecover.exceptions',
+  SizeLimitExceededException: 'com.r3.corda.lib.ledgerrecover.exceptions',
+};
+
+function qualified(type: string): string {
+  return `${PACKAGES[type] ?? 'java.lang'}.${type}`;
+}
+
+function jolokiaError(request: unknown, status: number, type: string, message: string) {
+  return { request, status, error_type: type, error: `${type} : ${message}`, timestamp: Math.floor(Date.now() / 1000) };
+}
+
+const METRICS = 'com.r3.corda.lib.ledgersync:type=LedgerSync';
+
+/** One Jolokia request against the node's MBeans. */
+function jolokiaReply(node: SimulatedCordaNode, request: unknown) {
+  const r = request as { type?: string; mbean?: string; attribute?: string; operation?: string };
+  const ok = (value: unknown) => ({ request, value, status: 200, timestamp: Math.floor(Date.now() / 1000) });
+  const statuses = [...node.reconciliations.values()];
+  const beans: Record<string, Record<string, unknown>> = {
+    'net.corda:type=Node,name=Status': { Value: node.status },
+    [`${METRICS},name=NumberOfFailedReconciliations`]: { Value: statuses.filter((s) => s.status === 'FAILED').length },
+    [`${METRICS},name=NumberOfReconciliationsWithDifferences`]: {
+      Value: statuses.filter((s) => s.status === 'DIFFERENCES_FOUND').length,
+    },
+    [`${METRICS},name=FailedParties`]: { Value: statuses.filter((s) => s.status === 'FAILED').map((s) => s.party) },
+  };
+  if (r.type === 'search') {
+    const pattern = new RegExp(`^${(r.mbean ?? '').replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+    return ok(Object.keys(beans).filter((name) => pattern.test(name)));
+  }
+  const bean = r.mbean ? beans[r.mbean] : undefined;
+  if (!bean) return jolokiaError(request, 404, 'javax.management.InstanceNotFoundException', `${r.mbean}`);
+  if (r.type === 'read') {
+    if (!r.attribute) return ok(bean);
+    if (!(r.attribute in bean))
+      return jolokiaError(
+        request,
+        404,
+        'javax.management.AttributeNotFoundException',
+        `No such attribute: ${r.attribute}`,
+      );
+    return ok(bean[r.attribute]);
+  }
+  if (r.type === 'exec') {
+    return jolokiaError(
+      request,
+      404,
+      'java.lang.IllegalArgumentException',
+      `No operation ${r.operation} found on MBean ${r.mbean}`,
+    );
+  }
+  return jolokiaError(request, 400, 'java.lang.IllegalArgumentException', `Unknown type ${r.type}`);
+}
