@@ -64,6 +64,6 @@ export type {
   LedgerRecoveryResult,
   QueueQuarantine,
   ReconciliationView,
-  ScheduleOutcome,
+  NodeReconciliation,
   StoppedCheck,
 } from './corda/activities';

@@ -11,6 +11,7 @@ export const PROCEDURES = {
   cantonReonboard: { name: 'canton-reonboard', workflowType: 'cantonReonboard' },
   cantonNetworkRecovery: { name: 'canton-network-recovery', workflowType: 'cantonNetworkRecovery' },
   cordaRecovery: { name: 'corda-recovery', workflowType: 'cordaRecovery' },
+  cordaReconciliation: { name: 'corda-reconciliation', workflowType: 'cordaReconciliation' },
   networkPreflight: { name: 'network-preflight', workflowType: 'networkPreflight' },
 } as const;
 

@@ -17,8 +17,8 @@
  *   7. Reconcile again with the parties that had differences; archives are deleted only when that is clean.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { condition, defineUpdate, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
-import type { Activities, LedgerRecoveryResult, ReconciliationView } from '../activities';
+import { condition, defineUpdate, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { Activities, LedgerRecoveryResult, NodeReconciliation } from '../activities';
 import { CORDA_UPDATES, PROCEDURES } from '../shared/procedures';
 import type { ProcedureReport } from '../shared/report';
 import {
@@ -84,11 +84,16 @@ const data = proxyActivities<Activities>({
   heartbeatTimeout: '15s',
   retry: { initialInterval: '2s', maximumAttempts: 5 },
 });
+// A node's reconciliation waits on its peers: long, with heartbeats.
+const reconciliation = proxyActivities<Activities>({
+  startToCloseTimeout: '26h',
+  heartbeatTimeout: '30s',
+  retry: { initialInterval: '5s', maximumAttempts: 3 },
+});
 // Polled: "not yet" is an answer.
 const probe = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { maximumAttempts: 1 } });
 
 const HOUR = 3_600_000;
-const DONE = new Set(['DIFFERENCES_FOUND', 'DIFFERENCES_NOT_FOUND', 'FAILED', 'STOPPED']);
 
 export async function cordaRecovery(rawInput: CordaRecoveryInput): Promise<CordaRecoveryResult> {
   const input = requireObject(rawInput);
@@ -265,54 +270,24 @@ export async function cordaRecovery(rawInput: CordaRecoveryInput): Promise<Corda
       return result;
     }
 
-    /** Schedules (backing off while the node is busy), then reads statuses until none is in progress. */
-    const reconcile = async (parties: string[]): Promise<Map<string, ReconciliationView>> => {
-      for (let tries = 0; ; tries++) {
-        const outcome = await acts.scheduleCordaReconciliation({ network, node: nodeId, parties });
-        if (outcome === 'scheduled') break;
-        if (outcome === 'already-scheduled') {
-          // One of them is queued already: schedule the others one by one; the queued one is simply awaited.
-          for (const p of parties) await acts.scheduleCordaReconciliation({ network, node: nodeId, parties: [p] });
-          break;
-        }
-        if (tries >= 8) throw ApplicationFailure.nonRetryable(`node ${nodeId} stayed busy; reconcile later`, 'Busy');
-        run.note(`node ${nodeId} is busy (MaxIncomingSessionsExceeded); backing off`);
-        await sleep(Math.min(busyBackoffMs * 2 ** tries, 10 * 60_000));
+    /** LedgerSync with `parties`, as one heartbeating activity (see reconcileCordaNode). */
+    const reconcile = async (parties: string[]): Promise<Map<string, NodeReconciliation['results'][number]>> => {
+      const outcome = await reconciliation.reconcileCordaNode({
+        network,
+        node: nodeId,
+        parties,
+        pollIntervalMs,
+        busyBackoffMs,
+        timeoutMs: reconciliationTimeoutMs,
+      });
+      if (outcome.busy) run.note(`the node reported busy peers ${outcome.busy} times; it backed off`);
+      for (const party of outcome.stopped) {
+        run.decide(
+          `stop the reconciliation with ${party}`,
+          `IN_PROGRESS for over ${plan.reconciliation.stuckAfterMinutes} minutes: killed and stopped`,
+        );
       }
-      const started = Date.now();
-      const stuckAfterMs = plan.reconciliation.stuckAfterMinutes * 60_000;
-      return until(
-        'reconciliation to finish',
-        async () => {
-          const views = new Map(
-            (await probe.cordaReconciliationStatuses({ network, node: nodeId }))
-              .filter((v) => parties.includes(v.party))
-              .map((v) => [v.party, v]),
-          );
-          let pending = false;
-          for (const party of parties) {
-            const view = views.get(party);
-            if (view && DONE.has(view.status)) continue;
-            if (view && Date.now() - started > stuckAfterMs) {
-              run.decide(
-                `stop the reconciliation with ${party}`,
-                `IN_PROGRESS for over ${plan.reconciliation.stuckAfterMinutes} minutes`,
-              );
-              await acts.stopCordaReconciliation({
-                network,
-                node: nodeId,
-                party,
-                ...(view.flowId ? { flowId: view.flowId } : {}),
-              });
-              views.set(party, { ...view, status: 'STOPPED', error: 'stuck; killed and stopped' });
-              continue;
-            }
-            pending = true;
-          }
-          return pending ? undefined : views;
-        },
-        reconciliationTimeoutMs,
-      );
+      return new Map(outcome.results.map((r) => [r.party, r]));
     };
 
     const first = await run.step(
@@ -348,15 +323,15 @@ export async function cordaRecovery(rawInput: CordaRecoveryInput): Promise<Corda
     for (const view of different) {
       const recovery: PartyRecovery = {
         party: view.party,
-        differences: view.missing.length,
+        differences: view.missing,
         recovered: 0,
         how: 'automatic',
-        remaining: view.missing.length,
+        remaining: view.missing,
       };
       result.recoveries.push(recovery);
       const auto = await run.step(
         'automatic-recovery',
-        `Recover ${view.missing.length} transactions from ${view.party} automatically`,
+        `Recover ${view.missing} transactions from ${view.party} automatically`,
         () => acts.recoverCordaAutomatically({ network, node: nodeId, party: view.party }),
         (a) => (a.outcome === 'recovered' ? `${a.transactions} recovered` : `${a.exception}: switching to manual`),
       );
@@ -409,7 +384,7 @@ export async function cordaRecovery(rawInput: CordaRecoveryInput): Promise<Corda
       let clean = true;
       for (const r of result.recoveries) {
         const v = again.get(r.party);
-        r.remaining = v?.status === 'DIFFERENCES_NOT_FOUND' ? 0 : (v?.missing.length ?? r.remaining);
+        r.remaining = v?.status === 'DIFFERENCES_NOT_FOUND' ? 0 : (v?.missing ?? r.remaining);
         if (r.remaining > 0 || v?.status !== 'DIFFERENCES_NOT_FOUND') {
           clean = false;
           result.notRecovered.push(
@@ -435,7 +410,7 @@ function awaitingArchive(party: string, requestId: string): string {
   return `the recovery archive from ${party} for request ${requestId}`;
 }
 
-function summarise(views: Map<string, ReconciliationView>): string {
+function summarise(views: Map<string, { status: string }>): string {
   const counts = new Map<string, number>();
   for (const v of views.values()) counts.set(v.status, (counts.get(v.status) ?? 0) + 1);
   return [...counts].map(([s, n]) => `${n} ${s}`).join(', ');

@@ -6,3 +6,4 @@ export { cantonRestore } from './canton-restore';
 export { cantonReonboard } from './canton-reonboard';
 export { cantonNetworkRecovery } from './canton-network-recovery';
 export { cordaRecovery } from './corda-recovery';
+export { cordaReconciliation } from './corda-reconciliation';

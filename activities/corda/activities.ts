@@ -37,6 +37,7 @@ export interface CordaPlan {
   nodes: { id: string; party: string; peers: string[] }[];
   reconciliation: { sampleSize?: number; concurrency: number; stuckAfterMinutes: number };
   recoveryWindowHours: number;
+  alertWebhooks: string[];
 }
 
 export interface StoppedCheck {
@@ -61,12 +62,23 @@ export interface QueueQuarantine {
 export interface ReconciliationView {
   party: string;
   status: string;
-  missing: string[];
+  /** How many transactions this node lacks from the party (lastSuccessfulReconciliationResult). */
+  missing: number;
   error?: string;
   flowId?: string;
 }
 
-export type ScheduleOutcome = 'scheduled' | 'already-scheduled' | 'busy';
+/** One node's reconciliation with a set of parties; small enough for workflow history at thousands of pairs. */
+export interface NodeReconciliation {
+  node: string;
+  parties: number;
+  /** Party → status and how many transactions this node lacks from it. */
+  results: { party: string; status: string; missing: number; error?: string }[];
+  /** Parties whose reconciliation stayed IN_PROGRESS too long: killed and stopped. */
+  stopped: string[];
+  /** Times the node answered "busy" before the reconciliation was queued. */
+  busy: number;
+}
 
 export type AutomaticRecovery =
   { outcome: 'recovered'; transactions: number } | { outcome: 'limit'; exception: string; message: string };
@@ -194,6 +206,7 @@ export function createCordaActivities(deps: { config: LedgerDrConfig }) {
         })),
         reconciliation: network.corda.reconciliation,
         recoveryWindowHours: network.corda.recoveryWindowHours,
+        alertWebhooks: deps.config.alerts.webhooks.map((w) => w.name),
       };
     },
 
@@ -386,48 +399,98 @@ export function createCordaActivities(deps: { config: LedgerDrConfig }) {
       return { moved };
     },
 
-    /** ScheduleReconciliationFlow only queues; "already scheduled" and "busy" are answers the workflow acts on. */
-    async scheduleCordaReconciliation(input: {
+    async cordaReconciliationStatuses(input: { network: string; node: string }): Promise<ReconciliationView[]> {
+      const args = parseInput(nodeRef, input);
+      return statusesOf(shellOf(args.network, args.node));
+    },
+
+    /**
+     * Reconciles a node with `parties` (LedgerSync): queues the reconciliation, backing off while a peer is
+     * busy, then reads statuses until none is in progress; one stuck longer than the network's limit is killed
+     * and stopped, as Corda's docs require. Retried after a crash it finds its reconciliations already queued
+     * and simply waits for them.
+     */
+    async reconcileCordaNode(input: {
       network: string;
       node: string;
       parties: string[];
-    }): Promise<ScheduleOutcome> {
-      const args = parseInput(nodeRef.extend({ parties: z.array(party).min(1) }), input);
-      try {
-        await shellOf(args.network, args.node).startFlow('ScheduleReconciliationFlow', { parties: args.parties });
-        return 'scheduled';
-      } catch (err) {
-        if (err instanceof CordaFlowError && err.exception === 'ReconciliationAlreadyScheduledException')
-          return 'already-scheduled';
-        if (err instanceof CordaFlowError && err.exception === 'MaxIncomingSessionsExceededException') return 'busy';
-        return flow(() => Promise.reject(err));
-      }
-    },
-
-    async cordaReconciliationStatuses(input: { network: string; node: string }): Promise<ReconciliationView[]> {
-      const args = parseInput(nodeRef, input);
-      const raw = await flow(() => shellOf(args.network, args.node).startFlow('GetReconciliationStatusesFlow'));
-      const statuses = parseResponse(statusesResponse, raw ?? [], 'GetReconciliationStatusesFlow');
-      return statuses.map((s) => ({
-        party: s.party,
-        status: s.status,
-        missing: s.lastSuccessfulReconciliationResult?.missingTransactions ?? [],
-        ...(s.error ? { error: s.error } : {}),
-        ...(s.flowId ? { flowId: s.flowId } : {}),
-      }));
-    },
-
-    /** A stuck reconciliation: kill its flow, then StopReconciliationForPartyFlow, as Corda's docs require. */
-    async stopCordaReconciliation(input: {
-      network: string;
-      node: string;
-      party: string;
-      flowId?: string;
-    }): Promise<void> {
-      const args = parseInput(nodeRef.extend({ party, flowId: z.uuid().optional() }), input);
+      pollIntervalMs: number;
+      busyBackoffMs: number;
+      timeoutMs: number;
+    }): Promise<NodeReconciliation> {
+      const args = parseInput(
+        nodeRef.extend({
+          parties: z.array(party).min(1),
+          pollIntervalMs: z.number().int().min(10),
+          busyBackoffMs: z.number().int().min(10),
+          timeoutMs: z.number().int().min(100),
+        }),
+        input,
+      );
+      const { network } = lookup(args.network, args.node);
       const shell = shellOf(args.network, args.node);
-      if (args.flowId) await flow(() => shell.rpc('killFlow', { id: args.flowId }));
-      await flow(() => shell.startFlow('StopReconciliationForPartyFlow', { party: args.party }));
+      const stuckAfterMs = network.corda.reconciliation.stuckAfterMinutes * 60_000;
+      const started = Date.now();
+      const outcome: NodeReconciliation = {
+        node: args.node,
+        parties: args.parties.length,
+        results: [],
+        stopped: [],
+        busy: 0,
+      };
+      const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+      return withHeartbeats(
+        () =>
+          flow(async () => {
+            const schedule = async (parties: string[]): Promise<void> => {
+              for (;;) {
+                try {
+                  await shell.startFlow('ScheduleReconciliationFlow', { parties });
+                  return;
+                } catch (err) {
+                  if (!(err instanceof CordaFlowError)) throw err;
+                  if (err.exception === 'ReconciliationAlreadyScheduledException') {
+                    // Queue the others one by one; the one already queued is simply awaited.
+                    if (parties.length > 1) for (const p of parties) await schedule([p]);
+                    return;
+                  }
+                  if (err.exception !== 'MaxIncomingSessionsExceededException') throw err;
+                  if (Date.now() - started > args.timeoutMs) throw err;
+                  await pause(Math.min(args.busyBackoffMs * 2 ** outcome.busy++, 600_000));
+                }
+              }
+            };
+            await schedule(args.parties);
+            const wanted = new Set(args.parties);
+            for (;;) {
+              const views = (await statusesOf(shell)).filter((v) => wanted.has(v.party));
+              const pending = views.filter((v) => v.status === 'IN_PROGRESS');
+              const stuck = Date.now() - started > stuckAfterMs ? pending : [];
+              for (const v of stuck) {
+                if (v.flowId) await shell.rpc('killFlow', { id: v.flowId });
+                await shell.startFlow('StopReconciliationForPartyFlow', { party: v.party });
+                outcome.stopped.push(v.party);
+              }
+              if (pending.length === stuck.length && views.length >= wanted.size) {
+                outcome.results = views.map((v) => ({
+                  party: v.party,
+                  status: stuck.includes(v) ? 'STOPPED' : v.status,
+                  missing: v.missing,
+                  ...(v.error ? { error: v.error } : {}),
+                }));
+                return outcome;
+              }
+              if (Date.now() - started > args.timeoutMs) {
+                throw ApplicationFailure.retryable(
+                  `reconciliation of ${args.node} still in progress with ${pending.length} parties after ${args.timeoutMs / 1000}s`,
+                  'ReconciliationTimeout',
+                );
+              }
+              await pause(args.pollIntervalMs);
+            }
+          }),
+        () => ({ busy: outcome.busy }),
+      );
     },
 
     /** In-flight transactions are false positives: statuses are synchronised with the vault. */
@@ -551,6 +614,18 @@ export function createCordaActivities(deps: { config: LedgerDrConfig }) {
       return parseResponse(ledgerRecoveryResponse, raw, 'LedgerRecoveryFlow');
     },
   };
+}
+
+async function statusesOf(shell: CordaShell): Promise<ReconciliationView[]> {
+  const raw = await shell.startFlow('GetReconciliationStatusesFlow');
+  const statuses = parseResponse(statusesResponse, raw ?? [], 'GetReconciliationStatusesFlow');
+  return statuses.map((s) => ({
+    party: s.party,
+    status: s.status,
+    missing: s.lastSuccessfulReconciliationResult?.missingTransactions.length ?? 0,
+    ...(s.error ? { error: s.error } : {}),
+    ...(s.flowId ? { flowId: s.flowId } : {}),
+  }));
 }
 
 /** The pid holding a lock on `file`, from the kernel's lock table (/proc/locks lists locks by inode). */

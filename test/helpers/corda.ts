@@ -35,6 +35,8 @@ export async function startTestCordaNetwork(options: {
   /** Peers per node; every other node when absent. */
   peersOf?: (id: string) => string[];
   concurrency?: number;
+  /** Further top-level configuration (alerts …). */
+  extra?: object;
 }): Promise<TestCordaNetwork> {
   mkdirSync(options.dir, { recursive: true });
   const network = new CordaBusinessNetwork(path.join(options.dir, 'nodes'));
@@ -52,6 +54,7 @@ export async function startTestCordaNetwork(options: {
   const ctl = `${JSON.stringify(process.execPath)} --import tsx simulators/corda/node-ctl.ts --simulator ${servers.httpUrl}`;
   const db = options.database;
   const { file, config } = writeConfig(options.dir, {
+    ...options.extra,
     networks: {
       [options.name]: {
         kind: 'corda',

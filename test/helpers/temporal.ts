@@ -93,7 +93,7 @@ export async function startTestWorker(
 
 /** Validates a configuration object like the worker would and writes it as YAML for worker processes. */
 export function writeConfig(dir: string, config: object): { file: string; config: LedgerDrConfig } {
-  const text = stringify({ encryption: TEST_ENCRYPTION, ...config });
+  const text = stringify({ encryption: TEST_ENCRYPTION, ...config }, { aliasDuplicateObjects: false });
   const file = path.join(dir, 'ledger-dr.yaml');
   writeFileSync(file, text);
   return { file, config: parseConfig(text, file) };
