@@ -385,6 +385,8 @@ export async function cordaRecovery(rawInput: CordaRecoveryInput): Promise<Corda
       for (const r of result.recoveries) {
         const v = again.get(r.party);
         r.remaining = v?.status === 'DIFFERENCES_NOT_FOUND' ? 0 : (v?.missing ?? r.remaining);
+        // What the ledger now has, whatever the flows reported (an import retried after a crash reports 0).
+        r.recovered = r.differences - r.remaining;
         if (r.remaining > 0 || v?.status !== 'DIFFERENCES_NOT_FOUND') {
           clean = false;
           result.notRecovered.push(

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { access, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
 import { ApplicationFailure } from '@temporalio/common';
@@ -312,6 +312,10 @@ export function createCordaActivities(deps: { config: LedgerDrConfig }) {
       out.end();
       await once(out, 'close');
       await rename(partial, file);
+      // Exports of attempts whose worker died are incomplete by construction.
+      for (const name of await readdir(folder)) {
+        if (name.startsWith('checkpoints.jsonl.partial-')) await rm(path.join(folder, name), { force: true });
+      }
       const archive: CheckpointArchive = {
         file,
         sha256: hash.digest('hex'),

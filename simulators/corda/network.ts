@@ -29,6 +29,8 @@ export interface NodeFaults {
   failingWith: Set<string>;
   /** The launcher's stop does nothing. */
   refusesToStop: boolean;
+  /** Shell flows that take this long (ms) before they act and answer, by flow name. */
+  slowFlows: Map<string, number>;
 }
 
 /** LedgerRecover's published limits. */
@@ -40,7 +42,13 @@ export class SimulatedCordaNode {
   /** Transactions still in flight: they reach the vault by the time statuses are refreshed. */
   inFlight = new Set<string>();
   reconciliations = new Map<string, ReconciliationStatus>();
-  faults: NodeFaults = { busy: 0, stuckWith: new Set(), failingWith: new Set(), refusesToStop: false };
+  faults: NodeFaults = {
+    busy: 0,
+    stuckWith: new Set(),
+    failingWith: new Set(),
+    refusesToStop: false,
+    slowFlows: new Map(),
+  };
   /** Every flow started through the shell, in order (name and arguments as typed). */
   flowLog: string[] = [];
   starts = 0;

@@ -74,9 +74,13 @@ export class CordaNetworkServers {
       client.on('session', (accept) => {
         accept().on('exec', (acceptExec, _reject, info) => {
           const stream = acceptExec();
-          stream.write(shellCommand(node, info.command));
-          stream.exit(0);
-          stream.end();
+          const flow = /^flow start (\w+)/.exec(info.command.trim())?.[1];
+          const delay = (flow && node.faults.slowFlows.get(flow)) || 0;
+          setTimeout(() => {
+            stream.write(shellCommand(node, info.command));
+            stream.exit(0);
+            stream.end();
+          }, delay);
         });
       });
     });

@@ -202,4 +202,84 @@ describe('corda-recovery', () => {
     ]);
     expect(result.report.notes.some((n) => n.includes('busy'))).toBe(true);
   });
+
+  it('stops a node when asked, and gives up without touching anything when it refuses to stop', async () => {
+    const a = corda.network.node('a');
+    expect(a.running).toBe(true);
+    await fillCheckpoints(db, 1);
+    a.faults.refusesToStop = true;
+    const handle = await startProcedure(temporal.client, {
+      procedure: 'cordaRecovery',
+      network: 'bn',
+      taskQueue,
+      input: { node: 'a', stopNode: true, pollIntervalMs: 100, stopTimeoutMs: 2000 },
+    });
+    await expect(handle.result()).rejects.toThrow();
+    expect((await handle.query(statusQuery)).report.failure).toMatch(/^node a stopped: not reached after 2s/);
+    expect(count('node_checkpoints')).toBe('6');
+    a.faults.refusesToStop = false;
+    await db.query(TABLES.map((t) => `delete from ${t}`).join(';'));
+  });
+});
+
+describe('corda-recovery with Corda 4.12 LedgerRecoveryFlow', () => {
+  let temporal: TestTemporal;
+  let pg: TestPostgres;
+  let corda: TestCordaNetwork;
+  let taskQueue: string;
+  let worker: Awaited<ReturnType<typeof startTestWorker>>;
+
+  beforeAll(async () => {
+    temporal = await connectTestTemporal();
+    pg = await startTestPostgres();
+    pg.sql('postgres', 'create database node_a');
+    const db = new Client({ host: pg.host, port: pg.port, user: pg.user, password: pg.password, database: 'node_a' });
+    await db.connect();
+    await createCheckpointTables(db);
+    await fillCheckpoints(db, 1);
+    await db.end();
+    corda = await startTestCordaNetwork({
+      name: 'bn412',
+      dir: scratchDir('corda-412'),
+      nodes: ['a', 'b', 'c'],
+      generation: 'ledger-recovery',
+      database: { node: 'a', pg, database: 'node_a' },
+    });
+    taskQueue = uniqueTaskQueue('corda-412');
+    worker = await startTestWorker(temporal, taskQueue, { config: corda.config });
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await corda?.stop();
+    await pg?.stop();
+    await temporal?.close();
+  });
+
+  it('runs a dry run, then recovers for real over the configured window', async () => {
+    const net = corda.network;
+    net.node('b').start();
+    net.node('c').start();
+    const lost = [
+      ...Array.from({ length: 4 }, () => net.addTransaction([partyOf('a'), partyOf('b')], { missingAt: ['a'] })),
+      ...Array.from({ length: 50 }, () => net.addTransaction([partyOf('a'), partyOf('c')], { missingAt: ['a'] })),
+    ];
+    const handle = await startProcedure(temporal.client, {
+      procedure: 'cordaRecovery',
+      network: 'bn412',
+      taskQueue,
+      input: { node: 'a', pollIntervalMs: 100 },
+    });
+    const result = (await handle.result()) as CordaRecoveryResult;
+    expect(result.ledgerRecovery!.dryRun.totalRecoveredTransactions).toBe(54);
+    expect(result.ledgerRecovery!.result).toEqual({
+      totalRecoveredRecords: 54,
+      totalRecoveredTransactions: 54,
+      totalRecoveredInFlightTransactions: 0,
+      totalErrors: 0,
+    });
+    for (const tx of lost) expect(net.node('a').vault.has(tx)).toBe(true);
+    // The dry run came first, and nothing of LedgerSync was used.
+    expect(net.node('a').flowLog).toEqual(['LedgerRecoveryFlow', 'LedgerRecoveryFlow']);
+    expect(pg.sql('node_a', 'select count(*) from node_checkpoints')).toBe('0');
+  });
 });
