@@ -397,6 +397,20 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     'Approve a run that waits for approval',
   );
   steer(
+    'archive-arrived',
+    'archiveArrived',
+    CAN.operate,
+    z.strictObject({
+      party: z.string().min(1).max(500),
+      requestId: z.string().min(1).max(200),
+      path: z
+        .string()
+        .regex(/^\/[^\0]*$/, { error: 'expected an absolute path on the worker' })
+        .max(4096),
+    }),
+    "Tell a corda-recovery where a peer's sealed manual-recovery archive arrived",
+  );
+  steer(
     'agree-timestamp',
     'agreeTimestamp',
     CAN.approve,

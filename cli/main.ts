@@ -276,6 +276,9 @@ export async function run(
       .option('--proposal-id <hex>')
       .option('--participant-id <id>', 'canton-network-recovery: the new participant id for a re-onboarding')
       .option('--timestamp <utc>', 'canton-network-recovery: the agreed timestamp, e.g. 2024-04-17T19:12:02Z')
+      .option('--party <x500>', 'corda-recovery: the peer whose archive arrived')
+      .option('--request-id <id>', 'corda-recovery: the manual-recovery request')
+      .option('--path <file>', 'corda-recovery: where the sealed archive arrived')
       .action(async (id: string, opts: Record<string, string | undefined>) => {
         const result = expectOk(await send('POST', `${runPath(id)}/${path}`, build(opts)));
         print(result, () => (result as { result?: string }).result ?? 'done');
@@ -283,6 +286,11 @@ export async function run(
   steer('approve', 'approve', 'approve a run that waits for approval', (o) => ({
     ...(o.comment ? { comment: o.comment } : {}),
     ...(o.participantId ? { participantId: o.participantId } : {}),
+  }));
+  steer('archive-arrived', 'archive-arrived', "tell a corda-recovery where a peer's sealed archive arrived", (o) => ({
+    party: o.party,
+    requestId: o.requestId,
+    path: o.path,
   }));
   steer('agree-timestamp', 'agree-timestamp', 'give the timestamp the super validators agreed on', (o) => ({
     timestamp: o.timestamp,

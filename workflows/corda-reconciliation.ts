@@ -17,6 +17,7 @@ import type { Activities, NodeReconciliation } from '../activities';
 import { PROCEDURES } from '../shared/procedures';
 import type { ProcedureReport } from '../shared/report';
 import { optionalNumber, rejectUnknownFields, requireNetworkName, requireObject } from './lib/input';
+import { samplePeers } from './lib/corda';
 import { asWorkflowFailure, failureMessage, Procedure } from './lib/procedure';
 
 export interface CordaReconciliationInput {
@@ -72,16 +73,9 @@ export async function cordaReconciliation(rawInput: CordaReconciliationInput): P
       (p) => `${p.nodes.length} nodes`,
     );
     const sample = plan.reconciliation.sampleSize;
-    // Workflow randomness is seeded by Temporal: the sample is the same on replay.
-    const peersOf = (peers: string[]) =>
-      sample && sample < peers.length
-        ? peers
-            .map((p) => ({ p, k: Math.random() }))
-            .sort((a, b) => a.k - b.k)
-            .slice(0, sample)
-            .map((x) => x.p)
-        : peers;
-    const work = plan.nodes.filter((n) => n.peers.length > 0).map((n) => ({ node: n.id, parties: peersOf(n.peers) }));
+    const work = plan.nodes
+      .filter((n) => n.peers.length > 0)
+      .map((n) => ({ node: n.id, parties: samplePeers(n.peers, sample) }));
     if (sample) run.decide(`reconcile with a random ${sample} peers per node`, 'reconciliation.sampleSize is set');
 
     const outcomes: (NodeReconciliation | { node: string; error: string })[] = [];

@@ -29,6 +29,7 @@ import {
   requireNetworkName,
   requireObject,
 } from './lib/input';
+import { samplePeers } from './lib/corda';
 import { pollUntil } from './lib/poll';
 import { asWorkflowFailure, Procedure, runStamp } from './lib/procedure';
 
@@ -290,13 +291,20 @@ export async function cordaRecovery(rawInput: CordaRecoveryInput): Promise<Corda
       return new Map(outcome.results.map((r) => [r.party, r]));
     };
 
+    const peers = samplePeers(me.peers, plan.reconciliation.sampleSize);
+    if (peers.length < me.peers.length) {
+      run.decide(
+        `reconcile with ${peers.length} of ${me.peers.length} peers, at random`,
+        'reconciliation.sampleSize is set',
+      );
+    }
     const first = await run.step(
       'reconcile',
-      `Reconcile with ${me.peers.length} peers`,
-      () => reconcile(me.peers),
+      `Reconcile with ${peers.length} peers`,
+      () => reconcile(peers),
       (v) => summarise(v),
     );
-    result.partiesReconciled = me.peers;
+    result.partiesReconciled = peers;
     for (const v of first.values())
       if (v.status === 'FAILED' || v.status === 'STOPPED')
         result.notRecovered.push(`${v.party}: reconciliation ${v.status.toLowerCase()} (${v.error ?? 'no detail'})`);
