@@ -266,6 +266,8 @@ const cordaNode = nodeBase.extend({
     .optional(),
   /** The parties this node reconciles with; every other node of the network when absent. */
   peers: z.array(x500Name).optional(),
+  /** Starts the node with `--pause-all-flows`, for the gentler checkpoint cleanup (kill each paused flow). */
+  startPaused: commandTemplate(NODE_COMMAND_VARIABLES).optional(),
 });
 
 const cordaSettings = z.strictObject({

@@ -5,9 +5,9 @@
  * Runbook:
  *   1. Read the network; make sure the node is stopped (stop it only if asked). A running node is refused
  *      before anything changes.
- *   2. Archive the five flow-checkpoint tables with a checksum, then delete the archived rows in one
- *      transaction; move artemis/ and brokers/ aside.
- *   3. Start the node; wait for STARTED through Jolokia.
+ *   2. Archive the five flow-checkpoint tables with a checksum; move artemis/ and brokers/ aside.
+ *   3. Delete the archived rows in one transaction and start the node; or, gentler, start it with
+ *      --pause-all-flows, kill each paused flow through the shell and restart it. Wait for STARTED (Jolokia).
  *   4. 4.12: LedgerRecoveryFlow over the configured window, as a dry run, then for real. Done.
  *   5. Otherwise reconcile with the node's peers (LedgerSync), backing off when a peer is busy; a
  *      reconciliation stuck IN_PROGRESS is killed and stopped.
@@ -38,6 +38,11 @@ export interface CordaRecoveryInput {
   node: string;
   /** Stop the node with its stop command first; without it, a running node is refused. */
   stopNode?: boolean;
+  /**
+   * `delete` (default): archive, then delete the checkpoint rows in one transaction. `pause-and-kill`: archive,
+   * start the node with --pause-all-flows, kill each paused flow through the shell, restart normally.
+   */
+  checkpointCleanup?: 'delete' | 'pause-and-kill';
   pollIntervalMs?: number;
   stopTimeoutMs?: number;
   startTimeoutMs?: number;
@@ -102,6 +107,7 @@ export async function cordaRecovery(rawInput: CordaRecoveryInput): Promise<Corda
     'network',
     'node',
     'stopNode',
+    'checkpointCleanup',
     'pollIntervalMs',
     'stopTimeoutMs',
     'startTimeoutMs',
@@ -115,6 +121,10 @@ export async function cordaRecovery(rawInput: CordaRecoveryInput): Promise<Corda
   }
   const nodeId = input.node;
   const stopNode = optionalBoolean(input, 'stopNode') ?? false;
+  const cleanup = input.checkpointCleanup ?? 'delete';
+  if (cleanup !== 'delete' && cleanup !== 'pause-and-kill') {
+    throw badInput('checkpointCleanup', 'expected delete or pause-and-kill');
+  }
   const pollIntervalMs = optionalNumber(input, 'pollIntervalMs', 50, 60_000) ?? 2000;
   const stopTimeoutMs = optionalNumber(input, 'stopTimeoutMs', 1000, HOUR) ?? 10 * 60_000;
   const startTimeoutMs = optionalNumber(input, 'startTimeoutMs', 1000, HOUR) ?? 15 * 60_000;
@@ -195,15 +205,6 @@ export async function cordaRecovery(rawInput: CordaRecoveryInput): Promise<Corda
       bytes: archive.bytes,
       sha256: archive.sha256,
     });
-    const deleted = await run.step(
-      'delete-checkpoints',
-      'Delete the archived checkpoints in one transaction',
-      () => data.deleteCordaCheckpoints({ network, node: nodeId, workId }),
-      (d) =>
-        Object.entries(d)
-          .map(([t, n]) => `${t} ${n}`)
-          .join(', '),
-    );
     const quarantine = await run.step(
       'quarantine-queues',
       'Move the message-queue folders aside',
@@ -212,29 +213,71 @@ export async function cordaRecovery(rawInput: CordaRecoveryInput): Promise<Corda
     );
     for (const m of quarantine.moved) run.report.backups.push({ what: `quarantined ${m.from}`, location: m.to });
 
-    await run.step(
-      'start-node',
-      'Start the node and wait for STARTED',
-      async () => {
-        const start = await acts.runNodeCommand({ network, node: nodeId, command: 'start' });
-        if (!start.succeeded) {
-          throw ApplicationFailure.nonRetryable(
-            `the start command of ${nodeId} exited ${start.exitCode}: ${start.stderrTail.trim()}`,
-            'StartFailed',
-          );
-        }
-        return until(
-          `node ${nodeId} STARTED`,
-          async () => ((await probe.cordaNodeStatus({ network, node: nodeId })) === 'STARTED' ? true : undefined),
-          startTimeoutMs,
+    const waitStarted = () =>
+      until(
+        `node ${nodeId} STARTED`,
+        async () => ((await probe.cordaNodeStatus({ network, node: nodeId })) === 'STARTED' ? true : undefined),
+        startTimeoutMs,
+      );
+    const startNode = async () => {
+      const start = await acts.runNodeCommand({ network, node: nodeId, command: 'start' });
+      if (!start.succeeded) {
+        throw ApplicationFailure.nonRetryable(
+          `the start command of ${nodeId} exited ${start.exitCode}: ${start.stderrTail.trim()}`,
+          'StartFailed',
         );
-      },
-      () => 'STARTED',
-    );
+      }
+      return waitStarted();
+    };
+    let removed: Record<string, number>;
+    if (cleanup === 'delete') {
+      removed = await run.step(
+        'delete-checkpoints',
+        'Delete the archived checkpoints in one transaction',
+        () => data.deleteCordaCheckpoints({ network, node: nodeId, workId }),
+        describeCounts,
+      );
+      await run.step('start-node', 'Start the node and wait for STARTED', startNode, () => 'STARTED');
+    } else {
+      // The gentler way: the node itself removes the checkpoints of the flows it is told to kill.
+      await run.step(
+        'start-paused',
+        'Start the node with --pause-all-flows',
+        async () => {
+          await acts.startCordaNodePaused({ network, node: nodeId });
+          return waitStarted();
+        },
+        () => 'STARTED, flows paused',
+      );
+      await run.step(
+        'kill-paused-flows',
+        'Kill every paused flow through the shell',
+        () => data.killCordaPausedFlows({ network, node: nodeId, workId }),
+        (k) => `${k.killed} killed, ${k.gone} already gone`,
+      );
+      const left = await acts.countCordaCheckpoints({ network, node: nodeId });
+      removed = Object.fromEntries(Object.entries(archive.rows).map(([t, n]) => [t, n - (left[t] ?? 0)]));
+      if (Object.values(left).some((n) => n > 0))
+        run.note(`checkpoint rows left after killing: ${describeCounts(left)}`);
+      await run.step(
+        'restart-node',
+        'Restart the node with flow processing enabled',
+        async () => {
+          await acts.runNodeCommand({ network, node: nodeId, command: 'stop' });
+          await until(
+            `node ${nodeId} stopped`,
+            async () => ((await probe.checkCordaNodeStopped({ network, node: nodeId })).stopped ? true : undefined),
+            stopTimeoutMs,
+          );
+          return startNode();
+        },
+        () => 'STARTED',
+      );
+    }
 
     const result: CordaRecoveryResult = {
       report: run.report,
-      checkpointsRemoved: { byStatus: archive.byStatus, rows: deleted, archive: archive.file },
+      checkpointsRemoved: { byStatus: archive.byStatus, rows: removed, archive: archive.file },
       quarantined: quarantine.moved.map((m) => m.to),
       partiesReconciled: [],
       falsePositives: [],
@@ -418,6 +461,12 @@ export async function cordaRecovery(rawInput: CordaRecoveryInput): Promise<Corda
 
 function awaitingArchive(party: string, requestId: string): string {
   return `the recovery archive from ${party} for request ${requestId}`;
+}
+
+function describeCounts(counts: Record<string, number>): string {
+  return Object.entries(counts)
+    .map(([t, n]) => `${t} ${n}`)
+    .join(', ');
 }
 
 function summarise(views: Map<string, { status: string }>): string {

@@ -13,6 +13,8 @@ import { Client } from 'pg';
 import { z } from 'zod';
 import { networkName, type CordaNetworkConfig, type CordaNodeConfig, type LedgerDrConfig } from '../../shared/config';
 import { readSecret } from '../../shared/secrets';
+import { renderCommand } from '../../shared/command-template';
+import { createExecutor } from '../hosts/executor';
 import { SealError, unseal } from '../../shared/sealed-file';
 import { invalidInput, parseInput, parseResponse } from '../errors';
 import { networkOfKind } from '../config/networks';
@@ -344,25 +346,7 @@ export function createCordaActivities(deps: { config: LedgerDrConfig }) {
       const manifest = JSON.parse(
         await readFile(path.join(folder, 'checkpoints.manifest.json'), 'utf8'),
       ) as CheckpointArchive;
-      const archived = new Map<string, Set<string>>(CHECKPOINT_TABLES.map((t) => [t, new Set()]));
-      const hash = createHash('sha256');
-      let text = '';
-      for await (const chunk of createReadStream(manifest.file)) {
-        hash.update(chunk as Buffer);
-        text += (chunk as Buffer).toString();
-        const lines = text.split('\n');
-        text = lines.pop()!;
-        for (const line of lines) {
-          const { table, row } = JSON.parse(line) as { table: string; row: { flow_id: string } };
-          archived.get(table)?.add(row.flow_id);
-        }
-      }
-      if (hash.digest('hex') !== manifest.sha256) {
-        throw ApplicationFailure.nonRetryable(
-          `the checkpoint archive ${manifest.file} does not match its checksum; nothing was deleted`,
-          'ArchiveCorrupt',
-        );
-      }
+      const archived = await archivedFlowIds(manifest);
       return withDatabase(args.network, args.node, async (client, schema) => {
         const deleted: Record<string, number> = {};
         await client.query('begin');
@@ -381,6 +365,69 @@ export function createCordaActivities(deps: { config: LedgerDrConfig }) {
           throw err;
         }
         return deleted;
+      });
+    },
+
+    /** The gentler cleanup: the node's `startPaused` command (`--pause-all-flows`). */
+    async startCordaNodePaused(input: { network: string; node: string }): Promise<void> {
+      const args = parseInput(nodeRef, input);
+      const { network, node, field } = lookup(args.network, args.node);
+      if (!node.startPaused) {
+        throw invalidInput(
+          `${field}.startPaused: not configured; add the command that starts the node with --pause-all-flows`,
+        );
+      }
+      const executor = createExecutor(node.executor ?? network.executor, `${field}.executor`);
+      const command = renderCommand(node.startPaused, { network: args.network, node: node.id });
+      const result = await withHeartbeats((signal) => executor.run(command, { timeoutMs: 600_000, signal }));
+      if (result.exitCode !== 0) {
+        throw ApplicationFailure.retryable(
+          `startPaused of ${node.id} exited ${result.exitCode ?? result.signal}: ${(result.stderr || result.stdout).trim().split('\n').pop() ?? ''}`,
+          'LauncherFailed',
+        );
+      }
+    },
+
+    /**
+     * Kills, through the shell, every flow the archive holds a checkpoint for (the node, started with
+     * --pause-all-flows, removes a killed flow's checkpoint itself). A flow already gone is counted, not an error.
+     */
+    async killCordaPausedFlows(input: {
+      network: string;
+      node: string;
+      workId: string;
+    }): Promise<{ killed: number; gone: number }> {
+      const args = parseInput(nodeRef.extend({ workId }), input);
+      const { network } = lookup(args.network, args.node);
+      const manifest = JSON.parse(
+        await readFile(path.join(folderOf(network, args.node, args.workId), 'checkpoints.manifest.json'), 'utf8'),
+      ) as CheckpointArchive;
+      const ids = [...(await archivedFlowIds(manifest)).get('node_checkpoints')!];
+      const shell = shellOf(args.network, args.node);
+      const outcome = { killed: 0, gone: 0 };
+      await withHeartbeats(
+        () =>
+          flow(async () => {
+            for (const id of ids) {
+              if ((await shell.rpc('killFlow', { id })) === 'true') outcome.killed++;
+              else outcome.gone++;
+            }
+          }),
+        () => outcome,
+      );
+      return outcome;
+    },
+
+    /** Rows left in the checkpoint tables. */
+    async countCordaCheckpoints(input: { network: string; node: string }): Promise<Record<string, number>> {
+      const args = parseInput(nodeRef, input);
+      return withDatabase(args.network, args.node, async (client, schema) => {
+        const counts: Record<string, number> = {};
+        for (const table of CHECKPOINT_TABLES)
+          counts[table] = Number(
+            (await client.query(`select count(*) as n from ${quoteIdent(schema)}.${table}`)).rows[0].n,
+          );
+        return counts;
       });
     },
 
@@ -630,6 +677,30 @@ async function statusesOf(shell: CordaShell): Promise<ReconciliationView[]> {
     ...(s.error ? { error: s.error } : {}),
     ...(s.flowId ? { flowId: s.flowId } : {}),
   }));
+}
+
+/** Flow ids per table in a checkpoint archive, after checking it against its checksum. */
+async function archivedFlowIds(manifest: CheckpointArchive): Promise<Map<string, Set<string>>> {
+  const archived = new Map<string, Set<string>>(CHECKPOINT_TABLES.map((t) => [t, new Set()]));
+  const hash = createHash('sha256');
+  let text = '';
+  for await (const chunk of createReadStream(manifest.file)) {
+    hash.update(chunk as Buffer);
+    text += (chunk as Buffer).toString();
+    const lines = text.split('\n');
+    text = lines.pop()!;
+    for (const line of lines) {
+      const { table, row } = JSON.parse(line) as { table: string; row: { flow_id: string } };
+      archived.get(table)?.add(row.flow_id);
+    }
+  }
+  if (hash.digest('hex') !== manifest.sha256) {
+    throw ApplicationFailure.nonRetryable(
+      `the checkpoint archive ${manifest.file} does not match its checksum; nothing was deleted`,
+      'ArchiveCorrupt',
+    );
+  }
+  return archived;
 }
 
 /** The pid holding a lock on `file`, from the kernel's lock table (/proc/locks lists locks by inode). */

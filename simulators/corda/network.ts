@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { Client, type ClientConfig } from 'pg';
 
 export type ReconciliationState = 'IN_PROGRESS' | 'DIFFERENCES_FOUND' | 'DIFFERENCES_NOT_FOUND' | 'FAILED' | 'STOPPED';
 export type NodeStatus = 'WAITING_TO_START' | 'STARTING' | 'STARTED' | 'STOPPING';
@@ -56,6 +57,11 @@ export class SimulatedCordaNode {
   recoveryRequests = new Map<string, { party: string; kind: 'manual' | 'automatic'; state: string }>();
   recoveryUsage = { requests: 0, bytes: 0 };
   private lockHolder?: ChildProcess;
+  /** Started with --pause-all-flows: checkpointed flows wait, and `run killFlow` removes their checkpoints. */
+  flowsPaused = false;
+  startedPaused = 0;
+  /** The node's own database (its checkpoint tables), when the test gives it one. */
+  database?: ClientConfig;
 
   constructor(
     readonly network: CordaBusinessNetwork,
@@ -71,9 +77,11 @@ export class SimulatedCordaNode {
   }
 
   /** Starts the node: it takes the lock on `process-id`, as Corda does, and answers on Jolokia and SSH. */
-  start(): void {
+  start(options: { pauseAllFlows?: boolean } = {}): void {
     if (this.running) return;
     this.starts++;
+    this.flowsPaused = options.pauseAllFlows === true;
+    if (this.flowsPaused) this.startedPaused++;
     const lockFile = path.join(this.baseDirectory, 'process-id');
     writeFileSync(lockFile, String(process.pid));
     // One process takes the lock and becomes the holder (exec keeps the descriptor), so killing it frees it.
@@ -144,8 +152,8 @@ export class SimulatedCordaNode {
     }
   }
 
-  /** `run killFlow id: <uuid>` */
-  killFlow(flowId: string): boolean {
+  /** `run killFlow id: <uuid>`: a paused flow's checkpoint rows go; a running reconciliation fails. */
+  async killFlow(flowId: string): Promise<boolean> {
     this.killedFlows.push(flowId);
     for (const r of this.reconciliations.values()) {
       if (r.flowId === flowId && r.status === 'IN_PROGRESS') {
@@ -154,7 +162,23 @@ export class SimulatedCordaNode {
         return true;
       }
     }
-    return false;
+    if (!this.flowsPaused || !this.database) return false;
+    const client = new Client(this.database);
+    await client.connect();
+    try {
+      let removed = 0;
+      for (const table of [
+        'node_checkpoints',
+        'node_checkpoint_blobs',
+        'node_flow_results',
+        'node_flow_exceptions',
+        'node_flow_metadata',
+      ])
+        removed += (await client.query(`delete from ${table} where flow_id = $1`, [flowId])).rowCount ?? 0;
+      return removed > 0;
+    } finally {
+      await client.end();
+    }
   }
 
   private schedule(parties: string[]): null {

@@ -1,6 +1,6 @@
 /**
  * Stands in for a Corda node's start and stop commands in launcher templates:
- *   node-ctl.ts start|stop --simulator <url> --node <id>
+ *   node-ctl.ts start|stop --simulator <url> --node <id> [--pause-all-flows]
  * It exits non-zero when the node did not stop (a node that refuses to stop).
  */
 async function main(argv: string[]): Promise<number> {
@@ -12,7 +12,10 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write('usage: node-ctl.ts start|stop --simulator <url> --node <id>\n');
     return 2;
   }
-  const response = await fetch(`${simulator}/control/${encodeURIComponent(node)}/${action}`, { method: 'POST' });
+  const paused = argv.includes('--pause-all-flows') ? '?pauseAllFlows=true' : '';
+  const response = await fetch(`${simulator}/control/${encodeURIComponent(node)}/${action}${paused}`, {
+    method: 'POST',
+  });
   const body = await response.text();
   if (!response.ok) {
     process.stderr.write(`node-ctl: ${node} ${action}: HTTP ${response.status} ${body}\n`);

@@ -77,9 +77,11 @@ export class CordaNetworkServers {
           const flow = /^flow start (\w+)/.exec(info.command.trim())?.[1];
           const delay = (flow && node.faults.slowFlows.get(flow)) || 0;
           setTimeout(() => {
-            stream.write(shellCommand(node, info.command));
-            stream.exit(0);
-            stream.end();
+            void shellCommand(node, info.command).then((output) => {
+              stream.write(output);
+              stream.exit(0);
+              stream.end();
+            });
           }, delay);
         });
       });
@@ -100,7 +102,7 @@ export class CordaNetworkServers {
         node.stop();
         return send(node.running ? 409 : 200, { status: node.status });
       }
-      node.start();
+      node.start({ pauseAllFlows: url.searchParams.get('pauseAllFlows') === 'true' });
       return send(200, { status: node.status });
     }
     const jolokia = /^\/([^/]+)\/jolokia\/?$/.exec(url.pathname);
@@ -124,7 +126,7 @@ export class CordaNetworkServers {
 }
 
 /** What the node shell prints for one command. */
-export function shellCommand(node: SimulatedCordaNode, command: string): string {
+export async function shellCommand(node: SimulatedCordaNode, command: string): Promise<string> {
   const flow = /^flow start (\w+)\s*(.*)$/s.exec(command.trim());
   try {
     if (flow) {
@@ -132,7 +134,7 @@ export function shellCommand(node: SimulatedCordaNode, command: string): string 
       return ` ✅   Starting\n ➡️   Done\nFlow completed with result: ${renderResult(result)}`;
     }
     const run = /^run (\w+)\s*(.*)$/s.exec(command.trim());
-    if (run?.[1] === 'killFlow') return `${node.killFlow(String(parseArguments(run[2]!).id))}\n`;
+    if (run?.[1] === 'killFlow') return `${await node.killFlow(String(parseArguments(run[2]!).id))}\n`;
     if (command.trim() === 'flow list') {
       return 'com.r3.corda.lib.ledgersync.flows.ScheduleReconciliationFlow\nnet.corda.core.flows.ContractUpgradeFlow$Authorise\n';
     }

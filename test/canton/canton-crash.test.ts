@@ -121,5 +121,5 @@ describe('canton backup and restore survive SIGKILL of the worker', () => {
     } finally {
       await worker.kill('SIGKILL');
     }
-  });
+  }, 300_000);
 });

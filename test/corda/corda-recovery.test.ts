@@ -220,6 +220,28 @@ describe('corda-recovery', () => {
     a.faults.refusesToStop = false;
     await db.query(TABLES.map((t) => `delete from ${t}`).join(';'));
   });
+
+  it('offers the gentler cleanup: paused start, each paused flow killed through the shell, normal restart', async () => {
+    const a = corda.network.node('a');
+    a.database = { host: pg.host, port: pg.port, user: pg.user, password: pg.password, database: 'node_a' };
+    const flows = await fillCheckpoints(db, 2);
+    const handle = await startProcedure(temporal.client, {
+      procedure: 'cordaRecovery',
+      network: 'bn',
+      taskQueue,
+      input: { node: 'a', stopNode: true, checkpointCleanup: 'pause-and-kill', pollIntervalMs: 100 },
+    });
+    const result = (await handle.result()) as CordaRecoveryResult;
+    for (const table of TABLES) expect(count(table)).toBe('0');
+    expect(a.startedPaused).toBe(1);
+    expect(new Set(a.killedFlows)).toEqual(new Set(flows));
+    expect(a.running && !a.flowsPaused).toBe(true);
+    expect(result.checkpointsRemoved.rows.node_checkpoints).toBe(12);
+    expect(result.report.steps.map((s) => s.name)).toEqual(
+      expect.arrayContaining(['start-paused', 'kill-paused-flows', 'restart-node']),
+    );
+    expect(result.report.steps.map((s) => s.name)).not.toContain('delete-checkpoints');
+  });
 });
 
 describe('corda-recovery with Corda 4.12 LedgerRecoveryFlow', () => {

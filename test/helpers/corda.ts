@@ -72,6 +72,7 @@ export async function startTestCordaNetwork(options: {
           },
           jolokia: { url: servers.jolokiaUrl(node.id) },
           commands: { start: `${ctl} start --node ${node.id}`, stop: `${ctl} stop --node ${node.id}` },
+          startPaused: `${ctl} start --node ${node.id} --pause-all-flows`,
           ...(options.peersOf ? { peers: options.peersOf(node.id).map(partyOf) } : {}),
           ...(db && db.node === node.id
             ? {
