@@ -215,7 +215,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.post(
     '/v1/recoveries',
     {
-      preHandler: authorise(CAN.operate),
+      preValidation: authorise(CAN.operate),
       schema: {
         summary: 'Start a procedure on a configured network',
         headers: z.object({ 'idempotency-key': z.string().min(8).max(200).optional() }),
@@ -282,7 +282,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.get(
     '/v1/recoveries',
     {
-      preHandler: authorise(CAN.read),
+      preValidation: authorise(CAN.read),
       schema: {
         summary: 'List runs through Temporal visibility',
         querystring: z.strictObject({
@@ -328,7 +328,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.get(
     '/v1/recoveries/:id',
     {
-      preHandler: authorise(CAN.read),
+      preValidation: authorise(CAN.read),
       schema: { summary: 'A run: phase, per-node progress, what it waits for', params: idParam },
     },
     async (req) => {
@@ -347,7 +347,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.get(
     '/v1/recoveries/:id/report',
     {
-      preHandler: authorise(CAN.read),
+      preValidation: authorise(CAN.read),
       schema: { summary: 'The report as JSON, Markdown or HTML (Accept header)', params: idParam },
     },
     async (req, reply) => {
@@ -366,7 +366,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const steer = (path: string, update: string, role: Role[], body: z.ZodObject, describe: string) =>
     app.post(
       `/v1/recoveries/:id/${path}`,
-      { preHandler: authorise(role), schema: { summary: describe, params: idParam, body } },
+      { preValidation: authorise(role), schema: { summary: describe, params: idParam, body } },
       async (req) => {
         const { handle } = await handleOf(req.params.id);
         try {
@@ -440,7 +440,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.post(
     '/v1/recoveries/:id/cancel',
     {
-      preHandler: authorise(CAN.operate),
+      preValidation: authorise(CAN.operate),
       schema: {
         summary: 'Cancel a run',
         params: idParam,
@@ -472,7 +472,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   });
   app.post(
     '/v1/schedules',
-    { preHandler: authorise(CAN.operate), schema: { summary: 'Create a schedule', body: scheduleBody } },
+    { preValidation: authorise(CAN.operate), schema: { summary: 'Create a schedule', body: scheduleBody } },
     async (req, reply) => {
       const b = req.body;
       if (!b.every === !b.cron) throw new ApiError(400, 'InvalidRequest', 'body: give exactly one of every or cron');
@@ -494,7 +494,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       return reply.status(201).send({ id: handle.scheduleId });
     },
   );
-  app.get('/v1/schedules', { preHandler: authorise(CAN.read), schema: { summary: 'List schedules' } }, async () => {
+  app.get('/v1/schedules', { preValidation: authorise(CAN.read), schema: { summary: 'List schedules' } }, async () => {
     const schedules = [];
     for await (const s of client.schedule.list()) {
       schedules.push({
@@ -509,8 +509,11 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const scheduleAction = (path: string, summary: string, act: (id: string, caller: Caller) => Promise<unknown>) =>
     app.post(
       `/v1/schedules/:id/${path}`,
-      { preHandler: authorise(CAN.operate), schema: { summary, params: idParam } },
-      async (req) => ({ id: req.params.id, result: await act(req.params.id, callerOf(req)) }),
+      { preValidation: authorise(CAN.operate), schema: { summary, params: idParam } },
+      async (req) => ({
+        id: req.params.id,
+        result: await notFoundAs404(act(req.params.id, callerOf(req)), req.params.id),
+      }),
     );
   scheduleAction('pause', 'Pause a schedule', (id, c) =>
     client.schedule
@@ -532,13 +535,13 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   );
   app.get(
     '/v1/schedules/:id',
-    { preHandler: authorise(CAN.read), schema: { summary: 'A schedule', params: idParam } },
+    { preValidation: authorise(CAN.read), schema: { summary: 'A schedule', params: idParam } },
     async (req) =>
       describeSchedule(await notFoundAs404(client.schedule.getHandle(req.params.id).describe(), req.params.id)),
   );
   app.delete(
     '/v1/schedules/:id',
-    { preHandler: authorise(CAN.operate), schema: { summary: 'Delete a schedule', params: idParam } },
+    { preValidation: authorise(CAN.operate), schema: { summary: 'Delete a schedule', params: idParam } },
     async (req) => {
       await notFoundAs404(client.schedule.getHandle(req.params.id).delete(), req.params.id);
       return { deleted: req.params.id };
@@ -557,7 +560,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     app.post(
       route,
       {
-        preHandler: authorise(CAN.read),
+        preValidation: authorise(CAN.read),
         schema: { summary: `Payload codec: ${path}`, body: payloadsBody, hide: route.includes(':token') },
       },
       async (req) => {
@@ -626,7 +629,11 @@ async function notFoundAs404<T>(promise: Promise<T>, id: string): Promise<T> {
   try {
     return await promise;
   } catch (err) {
-    if ((err as Error).name === 'ScheduleNotFoundError') throw new ApiError(404, 'NotFound', `no schedule "${id}"`);
+    // describe and delete name the error; pause, unpause and trigger surface gRPC NOT_FOUND (code 5).
+    const grpcCode =
+      (err as { code?: number; cause?: { code?: number } }).cause?.code ?? (err as { code?: number }).code;
+    if ((err as Error).name === 'ScheduleNotFoundError' || grpcCode === 5)
+      throw new ApiError(404, 'NotFound', `no schedule "${id}"`);
     throw err;
   }
 }
