@@ -432,7 +432,14 @@ export function parseConfig(text: string, source: string): LedgerDrConfig {
       doc.errors.map((e) => `YAML ${e.linePos?.[0] ? `line ${e.linePos[0].line}` : ''}: ${e.message.split('\n')[0]}`),
     );
   }
-  const result = ledgerDrConfig.safeParse(doc.toJS() ?? {});
+  let value: unknown;
+  try {
+    // yaml refuses documents whose aliases would expand without bound ("billion laughs").
+    value = doc.toJS({ maxAliasCount: 1000 });
+  } catch (err) {
+    throw new ConfigError(source, [`YAML: ${(err as Error).message}; expand the aliases or simplify the document`]);
+  }
+  const result = ledgerDrConfig.safeParse(value ?? {});
   if (!result.success) throw new ConfigError(source, formatZodError(result.error));
   return result.data;
 }
