@@ -178,6 +178,17 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     }
     (req as FastifyRequest & { caller: Caller }).caller = caller;
   };
+  const requireNetwork = (network: string) => {
+    try {
+      findNetwork(options.config, network);
+    } catch {
+      throw new ApiError(
+        400,
+        'InvalidRequest',
+        `body.network: no network "${network}"; configured: ${Object.keys(options.config.networks).join(', ')}`,
+      );
+    }
+  };
   const callerOf = (req: FastifyRequest) => (req as FastifyRequest & { caller: Caller }).caller;
   const uiLink = (id: string, runId: string) =>
     options.uiUrl
@@ -229,15 +240,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     },
     async (req, reply) => {
       const { network, procedure, options: input } = req.body;
-      try {
-        findNetwork(options.config, network);
-      } catch {
-        throw new ApiError(
-          400,
-          'InvalidRequest',
-          `body.network: no network "${network}"; configured: ${Object.keys(options.config.networks).join(', ')}`,
-        );
-      }
+      requireNetwork(network);
       const key = req.headers['idempotency-key'];
       const keyHash = key ? createHash('sha256').update(key).digest('hex') : undefined;
       const workflowId = procedureWorkflowId(procedure as never, network);
@@ -333,7 +336,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     },
     async (req) => {
       const { handle, info } = await handleOf(req.params.id);
-      const status = await handle.query<ProcedureStatus>('status').catch(() => undefined);
+      // A run whose worker is down still has its summary; the live status is a bonus.
+      const status = await answerWithin(handle.query<ProcedureStatus>('status'), 3000, 'status').catch(() => undefined);
       return {
         ...summarise(info),
         phase: status?.phase ?? info.typedSearchAttributes.get(PHASE_ATTRIBUTE),
@@ -353,8 +357,16 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     async (req, reply) => {
       const { handle, info } = await handleOf(req.params.id);
       let report: ProcedureReport | undefined;
-      if (info.status.name === 'COMPLETED') report = ((await handle.result()) as { report?: ProcedureReport }).report;
-      report ??= await handle.query<ProcedureReport>('report');
+      if (info.status.name === 'COMPLETED') {
+        report = ((await handle.result()) as { report?: ProcedureReport } | undefined)?.report;
+      } else {
+        report = await answerWithin(handle.query<ProcedureReport>('report'), 5000, 'the report').catch((err) => {
+          if (err instanceof ApiError) throw err;
+          return undefined;
+        });
+      }
+      if (!report)
+        throw new ApiError(404, 'NoReport', `run "${req.params.id}" is not a ledger-dr procedure with a report`);
       const type = preferredType(req.headers.accept);
       if (type === 'text/markdown') return reply.type('text/markdown; charset=utf-8').send(reportToMarkdown(report));
       if (type === 'text/html') return reply.type('text/html; charset=utf-8').send(reportToHtml(report));
@@ -368,16 +380,25 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       `/v1/recoveries/:id/${path}`,
       { preValidation: authorise(role), schema: { summary: describe, params: idParam, body } },
       async (req) => {
-        const { handle } = await handleOf(req.params.id);
+        const { handle, info } = await handleOf(req.params.id);
+        if (info.status.name !== 'RUNNING') {
+          throw new ApiError(409, 'NotRunning', `run "${req.params.id}" is ${info.status.name.toLowerCase()}`);
+        }
         try {
-          const result = await handle.executeUpdate<string, [object]>(update, {
-            args: [{ ...(req.body as object), actor: callerOf(req).name }],
-          });
+          const result = await answerWithin(
+            handle.executeUpdate<string, [object]>(update, {
+              args: [{ ...(req.body as object), actor: callerOf(req).name }],
+            }),
+            10_000,
+            `${path} (it may still be applied when a worker polls; check the run before sending it again)`,
+          );
           return { result };
         } catch (err) {
           if (err instanceof WorkflowUpdateFailedError) {
             throw new ApiError(409, 'NotAccepted', (err.cause as Error | undefined)?.message ?? err.message);
           }
+          // The run ended between the check and the update.
+          if (grpcCodeOf(err) === 5) throw new ApiError(409, 'NotRunning', `run "${req.params.id}" is not running`);
           throw err;
         }
       },
@@ -465,7 +486,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     options: z.record(z.string(), z.unknown()).default({}),
     every: z
       .string()
-      .regex(/^\d+(s|m|h|d)$/, { error: 'expected an interval such as 30m, 6h or 1d' })
+      .regex(/^0*[1-9]\d{0,5}(s|m|h|d)$/, { error: 'expected a positive interval such as 30m, 6h or 1d' })
       .optional(),
     cron: z.string().min(9).optional(),
     overlap: z.enum(['SKIP', 'BUFFER_ONE', 'ALLOW_ALL', 'CANCEL_OTHER']).default('SKIP'),
@@ -476,21 +497,24 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     async (req, reply) => {
       const b = req.body;
       if (!b.every === !b.cron) throw new ApiError(400, 'InvalidRequest', 'body: give exactly one of every or cron');
+      requireNetwork(b.network);
       const [, p] = procedureByName(b.procedure);
-      const handle = await clientAs(`api:${callerOf(req).name}`).schedule.create({
-        scheduleId: b.id,
-        spec: b.every ? { intervals: [{ every: b.every as `${number}s` }] } : { cronExpressions: [b.cron!] },
-        action: {
-          type: 'startWorkflow',
-          workflowType: p.workflowType,
-          taskQueue: options.taskQueue,
-          // Scheduled runs get their own ids (schedule id + time), so they never collide with a manual run.
-          workflowId: `${b.id}:${b.network}`,
-          args: [{ ...b.options, network: b.network }],
-        },
-        policies: { overlap: ScheduleOverlapPolicy[b.overlap] },
-        memo: { createdBy: callerOf(req).name },
-      });
+      const handle = await rejectedAs400(
+        clientAs(`api:${callerOf(req).name}`).schedule.create({
+          scheduleId: b.id,
+          spec: b.every ? { intervals: [{ every: b.every as `${number}s` }] } : { cronExpressions: [b.cron!] },
+          action: {
+            type: 'startWorkflow',
+            workflowType: p.workflowType,
+            taskQueue: options.taskQueue,
+            // Scheduled runs get their own ids (schedule id + time), so they never collide with a manual run.
+            workflowId: `${b.id}:${b.network}`,
+            args: [{ ...b.options, network: b.network }],
+          },
+          policies: { overlap: ScheduleOverlapPolicy[b.overlap] },
+          memo: { createdBy: callerOf(req).name },
+        }),
+      );
       return reply.status(201).send({ id: handle.scheduleId });
     },
   );
@@ -623,6 +647,49 @@ function preferredType(accept: string | undefined): string {
     if (type === 'text/markdown' || type === 'text/html' || type === 'application/json') return type;
   }
   return 'application/json';
+}
+
+function grpcCodeOf(err: unknown): number | undefined {
+  return (err as { cause?: { code?: number } }).cause?.code ?? (err as { code?: number }).code;
+}
+
+/** What needs a worker (queries, updates) gets a bounded wait: a run whose worker is down is a 503, not a hang. */
+async function answerWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new ApiError(
+            503,
+            'WorkerUnavailable',
+            `${what}: no worker answered within ${ms / 1000}s; is a ledger-dr worker running for this run's task queue?`,
+          ),
+        ),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Temporal refusing what was asked (a cron it cannot parse, an id in use) is the caller's 400/409, not a 500. */
+async function rejectedAs400<T>(promise: Promise<T>): Promise<T> {
+  try {
+    return await promise;
+  } catch (err) {
+    if ((err as Error).name === 'ScheduleAlreadyRunning')
+      throw new ApiError(409, 'Conflict', 'a schedule with this id exists already');
+    const grpcCode =
+      (err as { code?: number; cause?: { code?: number } }).cause?.code ?? (err as { code?: number }).code;
+    // INVALID_ARGUMENT
+    if (grpcCode === 3)
+      throw new ApiError(400, 'InvalidRequest', `Temporal refused the schedule: ${(err as Error).message}`);
+    throw err;
+  }
 }
 
 async function notFoundAs404<T>(promise: Promise<T>, id: string): Promise<T> {

@@ -70,12 +70,12 @@ export async function startTestWorker(
   temporal: TestTemporal,
   taskQueue: string,
   deps: ActivityDeps,
-  options: { role?: WorkerRole } = {},
+  options: { role?: WorkerRole; namespace?: string } = {},
 ): Promise<{ worker: Worker; stop(): Promise<void> }> {
   const worker = await createLedgerWorker({
-    ...options,
+    ...(options.role ? { role: options.role } : {}),
     connection: temporal.nativeConnection,
-    namespace: 'default',
+    namespace: options.namespace ?? 'default',
     taskQueue,
     deps,
     workflowBundlePath: workflowBundlePath(),
