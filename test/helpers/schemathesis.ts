@@ -45,6 +45,8 @@ export async function runSchemathesis(args: string[]): Promise<{ code: number; o
   return new Promise((resolve, reject) => {
     const child = spawn('python3', ['-m', 'schemathesis.cli', 'run', ...args], {
       env: { ...process.env, PYTHONPATH: TARGET, SCHEMATHESIS_TELEMETRY: 'false', NO_COLOR: '1' },
+      // Its cache (.schemathesis/) goes under .tools/, not into the project.
+      cwd: TARGET,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
