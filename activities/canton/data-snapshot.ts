@@ -110,7 +110,7 @@ export function createCantonSnapshotActivities(deps: { config: LedgerDrConfig })
             throw ApplicationFailure.retryable(`data snapshot: ${detail}`, 'ValidatorUnavailable');
           }
           await mkdir(folder, { recursive: true, mode: 0o700 });
-          const written = await writeAtomically(file, response.data, (bytes) => (progress.bytes = bytes));
+          const written = await writeAtomically(file, [response.data], (bytes) => (progress.bytes = bytes));
           return { outcome: 'downloaded', file, ...written } as const;
         },
         () => ({ bytes: progress.bytes }),
@@ -137,11 +137,13 @@ export function createCantonSnapshotActivities(deps: { config: LedgerDrConfig })
         () =>
           writeAtomically(
             file,
-            createReadStream(source, { highWaterMark: 64 * 1024 })
-              .pipe(parser({ packKeys: true, packStrings: false, packNumbers: false }))
-              .pipe(pick({ filter: 'data_snapshot', once: true }))
-              .on('data', () => (found = true))
-              .pipe(stringer()),
+            // One pipeline, so a parse error anywhere fails the write instead of stalling it.
+            [
+              createReadStream(source, { highWaterMark: 64 * 1024 }),
+              parser({ packKeys: true, packStrings: false, packNumbers: false }),
+              pick({ filter: 'data_snapshot', once: true }).on('data', () => (found = true)),
+              stringer(),
+            ],
             (bytes) => (progress.bytes = bytes),
           ),
         () => ({ bytes: progress.bytes }),
@@ -212,15 +214,15 @@ export function createCantonSnapshotActivities(deps: { config: LedgerDrConfig })
  */
 async function writeAtomically(
   file: string,
-  source: NodeJS.ReadableStream,
+  stages: [NodeJS.ReadableStream, ...NodeJS.ReadWriteStream[]],
   onProgress: (bytes: number) => void,
 ): Promise<{ bytes: number; sha256: string }> {
   const partial = `${file}.partial-${activityAttempt()}`;
   const hash = createHash('sha256');
   let bytes = 0;
   try {
-    await pipeline(
-      source,
+    await pipeline([
+      ...stages,
       new Transform({
         transform(chunk: Buffer | string, _enc, done) {
           const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
@@ -231,7 +233,7 @@ async function writeAtomically(
         },
       }),
       createWriteStream(partial, { mode: 0o600 }),
-    );
+    ]);
   } catch (err) {
     await rm(partial, { force: true });
     throw err;

@@ -35,6 +35,8 @@ export interface SnapshotBehaviour {
   pruned: boolean;
   /** Slow the body down (bytes a second), so a test can kill a downloader mid-body. */
   bytesPerSecond?: number;
+  /** Answer 200 with a body cut off mid-JSON this many times (a proxy or validator failing mid-stream). */
+  truncated?: number;
 }
 
 export interface SnapshotServed {
@@ -284,6 +286,12 @@ export class CantonValidatorSimulator {
     await write(`{"migration_id":${this.migrationId},"data_snapshot":`, false);
     await write(head, true);
     for (let sent = 0; sent < this.snapshot.bytes && !closed; sent += blockText.length) await write(blockText, true);
+    if (this.snapshot.truncated) {
+      // Ends cleanly at the HTTP level, mid-JSON: only the parser can tell.
+      this.snapshot.truncated--;
+      res.end();
+      return;
+    }
     await write(tail, true);
     await write(`,"created_at":${JSON.stringify(timestamp)}}`, false);
     res.end();

@@ -219,6 +219,25 @@ describe('canton-network-recovery', () => {
     expect(sim.isRunning).toBe(true);
   });
 
+  it('sets a cut-off response aside and asks again', async () => {
+    sim.snapshot = { bytes: 256 * 1024, notCaughtUp: 0, pruned: false, truncated: 1 };
+    const servedBefore = sim.snapshotsServed.length;
+    const handle = await startProcedure(temporal.client, {
+      procedure: 'cantonNetworkRecovery',
+      network: 'fallback',
+      taskQueue,
+      input: { ...FAST, timestamp: new Date().toISOString() },
+    });
+    const result = (await handle.result()) as CantonNetworkRecoveryResult;
+    expect(result.outcome).toBe('migrated');
+    expect(result.migrationDump!.sha256).toBe(sim.snapshotsServed.at(-1)!.sha256);
+    expect(sim.snapshotsServed.length).toBe(servedBefore + 1);
+    expect(result.report.notes.some((n) => /is not valid JSON .*kept as .*corrupt-/.test(n))).toBe(true);
+    // The cut-off response is kept for inspection, beside the dump that was installed.
+    const kept = readdirSync(path.dirname(result.migrationDump!.file));
+    expect(kept.filter((n) => n.startsWith('dump_response.json.corrupt-'))).toHaveLength(1);
+  });
+
   it('fails at once on a bad timestamp, before anything runs', async () => {
     const handle = await startProcedure(temporal.client, {
       procedure: 'cantonNetworkRecovery',
