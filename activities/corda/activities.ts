@@ -527,7 +527,7 @@ export function createCordaActivities(deps: { config: LedgerDrConfig }) {
                   party: v.party,
                   status: stuck.includes(v) ? 'STOPPED' : v.status,
                   missing: v.missing,
-                  ...(v.error ? { error: v.error } : {}),
+                  ...(stuck.includes(v) ? { error: 'stuck; killed and stopped' } : v.error ? { error: v.error } : {}),
                 }));
                 return outcome;
               }

@@ -110,7 +110,7 @@ describe('corda-reconciliation', () => {
       expect(result.nodesNotReconciled).toEqual([]);
       expect(result.failed).toEqual([
         { node: 'n003', party: partyOf('n010'), error: `${partyOf('n010')} did not respond: FlowException` },
-        { node: 'n150', party: partyOf('n151'), error: 'STOPPED' },
+        { node: 'n150', party: partyOf('n151'), error: 'stuck; killed and stopped' },
       ]);
       expect(result.withDifferences).toEqual([{ node: 'n050', party: partyOf('n055'), missing: 3 }]);
       // Every node scheduled once for all its peers (n101's busy peers retried), the stuck one killed.
@@ -126,7 +126,7 @@ describe('corda-reconciliation', () => {
       );
       expect(alerts[0]!.details).toEqual([
         `n003: reconciliation with ${partyOf('n010')} failed: ${partyOf('n010')} did not respond: FlowException`,
-        `n150: reconciliation with ${partyOf('n151')} failed: STOPPED`,
+        `n150: reconciliation with ${partyOf('n151')} failed: stuck; killed and stopped`,
         `n050: 3 transactions missing from ${partyOf('n055')}`,
       ]);
       const metrics = await waitFor('reconciliation gauges', async () => {
