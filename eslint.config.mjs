@@ -86,6 +86,15 @@ export default tseslint.config(
           ],
         },
       ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "CallExpression[callee.name='proxyActivities'] > ObjectExpression:not(:has(> Property[key.name='heartbeatTimeout']))",
+          message:
+            'Give every activity a heartbeatTimeout (the worker heartbeats for it), so a dead worker is noticed in seconds.',
+        },
+      ],
       'no-restricted-globals': [
         'error',
         ...['process', 'Buffer', 'fetch', '__dirname', '__filename', 'require', 'setImmediate'].map((name) => ({

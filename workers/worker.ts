@@ -5,6 +5,7 @@
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
+import { heartbeatWhileRunning } from '../activities/heartbeat';
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
@@ -37,7 +38,9 @@ export async function createLedgerWorker(options: LedgerWorkerOptions): Promise<
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...(options.identity ? { identity: options.identity } : {}),
-    ...(role !== 'workflows' ? { activities: createActivities(options.deps) } : {}),
+    ...(role !== 'workflows'
+      ? { activities: createActivities(options.deps), interceptors: { activity: [heartbeatWhileRunning] } }
+      : {}),
     ...(options.dataConverter ? { dataConverter: forBundle(options.dataConverter, options.workflowBundlePath) } : {}),
     ...(role === 'activities'
       ? {}

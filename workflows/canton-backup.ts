@@ -29,6 +29,7 @@ export interface CantonBackupResult {
 
 const { describeCantonNetwork, sealCantonBackup, fetchCantonIdentities } = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
+  heartbeatTimeout: '10s',
   retry: { maximumAttempts: 5 },
 });
 // Dumps of large databases take hours; heartbeats tell a dead worker from a slow dump.

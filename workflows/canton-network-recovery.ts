@@ -83,7 +83,7 @@ const {
   checkCantonParticipantId,
   recordCantonMigrationId,
   discardCantonSnapshotResponse,
-} = proxyActivities<Activities>({ startToCloseTimeout: '2m', retry: { maximumAttempts: 5 } });
+} = proxyActivities<Activities>({ startToCloseTimeout: '2m', heartbeatTimeout: '10s', retry: { maximumAttempts: 5 } });
 // Gigabytes over the network and through the parser: heartbeats tell a dead worker from a slow body.
 const { requestCantonDataSnapshot, extractCantonMigrationDump, installCantonMigrationDump, runCantonLauncher } =
   proxyActivities<Activities>({

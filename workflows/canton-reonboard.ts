@@ -49,15 +49,16 @@ const {
   unsealCantonIdentities,
   discardCantonIdentities,
   recordCantonParticipantId,
-} = proxyActivities<Activities>({ startToCloseTimeout: '5m', retry: { maximumAttempts: 5 } });
+} = proxyActivities<Activities>({ startToCloseTimeout: '5m', heartbeatTimeout: '10s', retry: { maximumAttempts: 5 } });
 const { reonboardCantonValidator } = proxyActivities<Activities>({
   startToCloseTimeout: '20m',
-  heartbeatTimeout: '30s',
+  heartbeatTimeout: '15s',
   retry: { initialInterval: '5s', maximumAttempts: 3 },
 });
 // Polled: "not back yet" is an answer, so one attempt each.
 const { checkCantonParty } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
+  heartbeatTimeout: '10s',
   retry: { maximumAttempts: 1 },
 });
 

@@ -34,10 +34,11 @@ export interface CantonRestoreResult {
 }
 
 const { describeCantonNetwork, verifyCantonBackup, moveCantonDatabasesAside, listCantonUsers } =
-  proxyActivities<Activities>({ startToCloseTimeout: '10m', heartbeatTimeout: '1m', retry: { maximumAttempts: 5 } });
+  proxyActivities<Activities>({ startToCloseTimeout: '10m', heartbeatTimeout: '15s', retry: { maximumAttempts: 5 } });
 // Asked of a node that may be lost: do not wait long for it.
 const { listCantonUsers: listCantonUsersBefore } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
+  heartbeatTimeout: '10s',
   retry: { maximumAttempts: 2 },
 });
 const { runCantonLauncher } = proxyActivities<Activities>({

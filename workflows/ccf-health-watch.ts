@@ -55,6 +55,7 @@ export interface CcfHealthWatchProgress extends WatchState {
 
 const { describeCcfNetwork, probeCcfConsensus } = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
+  heartbeatTimeout: '10s',
   retry: { maximumAttempts: 3 },
 });
 const { sendAlert } = proxyActivities<Activities>({

@@ -33,6 +33,7 @@ export interface NetworkPreflightResult {
 
 const { describeNetwork } = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
+  heartbeatTimeout: '10s',
   retry: { maximumAttempts: 5 },
 });
 

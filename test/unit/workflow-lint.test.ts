@@ -13,7 +13,7 @@ export const used = [readFileSync, z, axios, createActivities, process.env.HOME]
 `;
 
 /** Runs the project's ESLint on `probe` as if it were `file` (type-aware rules off: the file is not on disk). */
-function lint(file: string): string[] {
+function lint(file: string, source = probe): string[] {
   const output = spawnSync(
     process.execPath,
     [
@@ -30,7 +30,7 @@ function lint(file: string): string[] {
       '--rule',
       '@typescript-eslint/no-misused-promises: off',
     ],
-    { cwd: PROJECT_ROOT, input: probe, encoding: 'utf8' },
+    { cwd: PROJECT_ROOT, input: source, encoding: 'utf8' },
   );
   const [result] = JSON.parse(output.stdout) as { messages: { line: number; message: string }[] }[];
   return result!.messages.map((m) => `${m.line}: ${m.message}`);
@@ -46,6 +46,15 @@ describe('the workflow determinism lint rule', () => {
       expect.stringMatching(/^6: '..\/activities' import is restricted .*only import types/),
       expect.stringMatching(/^7: Unexpected use of 'process'/),
     ]);
+  });
+
+  it('requires a heartbeat timeout on every set of activity options', () => {
+    const options = (o: string) =>
+      `import { proxyActivities } from '@temporalio/workflow';\nexport const a = proxyActivities(${o});\n`;
+    expect(lint('workflows/probe.ts', options("{ startToCloseTimeout: '1m' }"))).toEqual([
+      expect.stringMatching(/^2: Give every activity a heartbeatTimeout/),
+    ]);
+    expect(lint('workflows/probe.ts', options("{ startToCloseTimeout: '1m', heartbeatTimeout: '10s' }"))).toEqual([]);
   });
 
   it('allows the same code in activities/', () => {

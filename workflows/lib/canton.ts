@@ -6,6 +6,7 @@ import { pollUntil } from './poll';
 // Polled: "not ready yet" is an answer, so one attempt each.
 const { probeCantonValidator } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
+  heartbeatTimeout: '10s',
   retry: { maximumAttempts: 1 },
 });
 
