@@ -120,16 +120,17 @@ export interface CcfRecoveryProgress {
 
 const { describeCcfNetwork, probeCcfConsensus, writeCcfServiceCertificate } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
+  heartbeatTimeout: '10s',
   retry: { maximumAttempts: 5 },
 });
 const { backupCcfLedgers } = proxyActivities<Activities>({
   startToCloseTimeout: '6h',
-  heartbeatTimeout: '30s',
+  heartbeatTimeout: '15s',
   retry: { maximumInterval: '1m', maximumAttempts: 10 },
 });
 const { launchCcfNode, stopCcfNode } = proxyActivities<Activities>({
   startToCloseTimeout: '5m',
-  heartbeatTimeout: '20s',
+  heartbeatTimeout: '15s',
   retry: { initialInterval: '2s', maximumAttempts: 4 },
 });
 const { observeCcfNode } = proxyActivities<Activities>({
@@ -140,6 +141,7 @@ const { observeCcfNode } = proxyActivities<Activities>({
 // Governance answers 503 during elections and while the service settles: retry patiently.
 const governance = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
+  heartbeatTimeout: '10s',
   retry: { initialInterval: '500ms', maximumInterval: '10s', maximumAttempts: 40 },
 });
 
@@ -407,9 +409,13 @@ export async function ccfRecovery(rawInput: CcfRecoveryInput): Promise<CcfRecove
             const { reached, last } = await watchNode(node, 'Recover', ['PartOfPublicNetwork'], publicDeadline);
             const outcome: CandidateOutcome = { node, state: last?.state, lastSignedSeqno: last?.lastSignedSeqno };
             if (!reached) {
+              const after = `after ${publicRecoveryTimeoutMs / 1000}s`;
+              // The operator gets what the node last said: no answer, an error answer, or a state short of the goal.
               outcome.excluded = !last?.reachable
-                ? `unreachable after ${publicRecoveryTimeoutMs / 1000}s${last?.error ? ` (${last.error})` : ''}`
-                : `still ${last.state ?? 'not answering'} at seqno ${last.lastSignedSeqno ?? '?'} after ${publicRecoveryTimeoutMs / 1000}s`;
+                ? `unreachable ${after}${last?.error ? ` (${last.error})` : ''}`
+                : last.error
+                  ? `answering only with errors ${after} (${last.error})`
+                  : `still ${last.state ?? 'not answering'} at seqno ${last.lastSignedSeqno ?? '?'} ${after}`;
               track(node, 'Recover', { outcome: 'excluded' });
             }
             candidates.set(node, outcome);
@@ -602,6 +608,11 @@ export async function ccfRecovery(rawInput: CcfRecoveryInput): Promise<CcfRecove
                 member: m.name,
                 createdAt: createdAt(),
               });
+              if (reply.outcome === 'already-combined') {
+                run.note(`round ${round}: ${reply.message}`);
+                shares.submitted = shares.threshold ?? shares.submitted;
+                break;
+              }
               if (reply.outcome === 'combination-failed') {
                 run.note(
                   `round ${round}: the shares did not combine (${reply.message}); CCF cleared them, asking again`,

@@ -8,7 +8,7 @@ import { constants as cryptoConstants, createHash, privateDecrypt } from 'node:c
 import { createReadStream } from 'node:fs';
 import { access, chmod, cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Context } from '@temporalio/activity';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { renderCommand } from '../../shared/command-template';
@@ -117,7 +117,8 @@ export interface ProposalObservation {
 
 export interface ShareSubmission {
   member: string;
-  outcome: 'accepted' | 'combination-failed';
+  /** `already-combined`: the threshold had been reached before (by this call's earlier attempt, or a member). */
+  outcome: 'accepted' | 'combination-failed' | 'already-combined';
   message: string;
   submittedCount?: number;
   recoveryThreshold?: number;
@@ -529,15 +530,19 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
       const args = parseInput(observeInput, input);
       const deadline = Date.now() + args.windowMs;
       let latest: NodeObservation | undefined;
-      const context = Context.current();
-      for (;;) {
-        latest = await observeOnce(args);
-        context.heartbeat(latest);
-        const changed = latest.state !== undefined && latest.state !== args.lastState;
-        if ((latest.state && args.untilStates.includes(latest.state)) || changed || Date.now() >= deadline)
-          return latest;
-        await context.sleep(args.pollIntervalMs);
-      }
+      // The latest observation rides on every heartbeat: the Temporal UI shows what the node last said.
+      return withHeartbeats(
+        async (signal) => {
+          for (;;) {
+            latest = await observeOnce(args);
+            const changed = latest.state !== undefined && latest.state !== args.lastState;
+            if ((latest.state && args.untilStates.includes(latest.state)) || changed || Date.now() >= deadline)
+              return latest;
+            await sleep(args.pollIntervalMs, undefined, { signal });
+          }
+        },
+        () => latest,
+      );
     },
 
     /** The service as one node of this recovery reports it. */
@@ -691,6 +696,16 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
       }
       const memberId = memberIdOf(await readPem(member.certificateFile, `${field}.certificateFile`));
       try {
+        // Retried after the threshold was reached (the first attempt's worker died before reporting it), the
+        // node is already reading its private ledger: the shares were combined, which is what this call is for.
+        const { state } = await client.get('/node/state', nodeStateResponse);
+        if (state === 'ReadingPrivateLedger' || state === 'PartOfNetwork') {
+          return {
+            member: args.member,
+            outcome: 'already-combined',
+            message: `${args.node} is already ${state}: the recovery shares have been combined`,
+          };
+        }
         const encrypted = await client.govGet(`/gov/recovery/encrypted-shares/${memberId}`, encryptedShareResponse);
         if (!encrypted)
           throw new CcfHttpError(
@@ -732,6 +747,17 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
           // CCF answers 500 when the submitted shares do not combine, and forgets all of them.
           if (err instanceof CcfHttpError && err.status === 500) {
             return { member: args.member, outcome: 'combination-failed', message: err.message };
+          }
+          // The threshold was reached between the check above and this submission.
+          if (err instanceof CcfHttpError && err.status === 403) {
+            const { service_status: status } = await client.get('/node/network', networkInfoResponse);
+            if (status === 'Open') {
+              return {
+                member: args.member,
+                outcome: 'already-combined',
+                message: `the service is already ${status}: the recovery shares have been combined`,
+              };
+            }
           }
           throw err;
         }

@@ -5,7 +5,8 @@
 import https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import type { z } from 'zod';
-import { parseResponse } from '../errors';
+import { ApplicationFailure } from '@temporalio/common';
+import { FailureType, parseResponse } from '../errors';
 import { errorResponse } from './schemas';
 
 export const GOV_API_VERSION = '2024-07-01';
@@ -62,7 +63,7 @@ export class CcfNodeClient {
   /** GET a JSON endpoint and validate its body. */
   async get<S extends z.ZodType>(path: string, schema: S, query?: Record<string, string>): Promise<z.infer<S>> {
     const response = await this.send('GET', path, query);
-    return parseResponse(schema, this.json(response, path), `GET ${path}`);
+    return parseResponse(schema, this.json(response, `GET ${path}`), `GET ${path}`);
   }
 
   /** GET an endpoint whose answer is its status alone (`/node/ready/app`, `/node/primary`). */
@@ -75,14 +76,14 @@ export class CcfNodeClient {
     const response = await this.request('GET', path, { 'api-version': GOV_API_VERSION });
     if (response.status === 404) return undefined;
     this.check(response, `GET ${path}`);
-    return parseResponse(schema, this.json(response, path), `GET ${path}`);
+    return parseResponse(schema, this.json(response, `GET ${path}`), `GET ${path}`);
   }
 
   /** POST a signed COSE_Sign1 governance request. A schema of `null` expects an empty 204. */
   async govPost<S extends z.ZodType>(path: string, body: Buffer, schema: S | null): Promise<z.infer<S> | undefined> {
     const response = await this.send('POST', path, { 'api-version': GOV_API_VERSION }, body);
     if (schema === null) return undefined;
-    return parseResponse(schema, this.json(response, path), `POST ${path}`);
+    return parseResponse(schema, this.json(response, `POST ${path}`), `POST ${path}`);
   }
 
   private async send(method: 'GET' | 'POST', path: string, query?: Record<string, string>, body?: Buffer) {
@@ -124,11 +125,15 @@ export class CcfNodeClient {
     throw new CcfHttpError(endpoint, response.status, code, message);
   }
 
-  private json(response: AxiosResponse<string>, path: string): unknown {
+  private json(response: AxiosResponse<string>, endpoint: string): unknown {
     try {
       return JSON.parse(response.data);
     } catch {
-      return { malformed: `not JSON from ${path}: ${String(response.data).slice(0, 80)}` };
+      // Retryable, as a schema mismatch is: a node mid-restart can answer garbage.
+      throw ApplicationFailure.retryable(
+        `${endpoint}: the answer is not JSON: ${String(response.data).slice(0, 80)}`,
+        FailureType.UnexpectedResponse,
+      );
     }
   }
 }

@@ -31,7 +31,11 @@ async function main(argv: string[]): Promise<number> {
   const body = stop ? { address: Object.values(config.network?.rpc_interfaces ?? {})[0]?.bind_address } : config;
   const response = await fetch(`${simulator}/control/nodes${stop ? '/stop' : ''}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    // When this process started: the simulator counts the launcher's own run time as the network's.
+    headers: {
+      'content-type': 'application/json',
+      'x-launcher-started-at': String(Math.round(performance.timeOrigin)),
+    },
     body: JSON.stringify(body),
   });
   const reply = (await response.json()) as { error?: string; nodeId?: string; address?: string };

@@ -39,6 +39,18 @@ export interface ServiceFaults {
   electionDuringPrivateRecovery?: boolean;
 }
 
+/**
+ * Time the simulated network itself took, for benchmarks: a launcher process running (from its own start), a
+ * Recover node replaying its public ledger, a Join node waiting to be trusted, a node replaying its private
+ * ledger. An orchestrator can only wait for these; whatever else a recovery takes is the orchestrator's.
+ */
+export interface BusyInterval {
+  address: string;
+  what: 'launch' | 'stop' | 'public-ledger' | 'join' | 'private-ledger';
+  from: number;
+  to: number;
+}
+
 export interface RecordedExchange {
   method: string;
   path: string;
@@ -142,6 +154,7 @@ export class CcfSimulator {
   private readonly stops = new Map<string, number>();
   private readonly launchFailures = new Map<string, number>();
   private readonly recorded: RecordedExchange[] = [];
+  private readonly busy: BusyInterval[] = [];
   private readonly replayRate: number;
   controlUrl = '';
 
@@ -165,7 +178,11 @@ export class CcfSimulator {
 
   // ---- Launching and stopping (what cchost and its supervisor do).
 
-  async launch(raw: unknown): Promise<{ nodeId: string; address: string; type: NodeType }> {
+  /** `launcherStartedAt`: when the launcher process that asks started (ms since the epoch), if it says. */
+  async launch(
+    raw: unknown,
+    launcherStartedAt = Date.now(),
+  ): Promise<{ nodeId: string; address: string; type: NodeType }> {
     const parsed = cchostConfig.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -181,6 +198,7 @@ export class CcfSimulator {
       config.command.type === 'Recover'
         ? await this.launchRecover(address, config)
         : await this.launchJoin(address, config);
+    this.busy.push({ address, what: 'launch', from: launcherStartedAt, to: Date.now() });
     const count = this.starts.get(address) ?? { Recover: 0, Join: 0 };
     count[config.command.type]++;
     this.starts.set(address, count);
@@ -234,10 +252,12 @@ export class CcfSimulator {
     node.startupSeqno = ledger.snapshotSeqno;
     service.nodes.push(node);
     service.primary = node;
+    const opened = Date.now();
     this.later(node, 50, () => {
       node.state = 'ReadingPublicLedger';
       this.replay(node, ledger.snapshotSeqno, ledger.lastSignedSeqno, () => {
         node.state = 'PartOfPublicNetwork';
+        this.busy.push({ address, what: 'public-ledger', from: opened, to: Date.now() });
       });
     });
     return node;
@@ -259,6 +279,7 @@ export class CcfSimulator {
     // A joiner of an unknown service still needs a TLS certificate; it will never be trusted.
     const node = await this.openNode(address, 'Join', service?.identity ?? (await createServiceIdentity()));
     node.state = 'Pending';
+    const opened = Date.now();
     const poll = () => {
       if (!node.running) return;
       if (
@@ -270,6 +291,7 @@ export class CcfSimulator {
         node.lastSignedSeqno = service.lastSignedSeqno;
         node.state = service.status === 'Open' ? 'PartOfNetwork' : 'PartOfPublicNetwork';
         service.nodes.push(node);
+        this.busy.push({ address, what: 'join', from: opened, to: Date.now() });
         return;
       }
       this.later(node, 200, poll);
@@ -324,11 +346,12 @@ export class CcfSimulator {
     await Promise.all([...this.nodes.values()].map((n) => this.closeNode(n)));
   }
 
-  async stopNode(address: string): Promise<boolean> {
+  async stopNode(address: string, launcherStartedAt?: number): Promise<boolean> {
     const node = this.nodes.get(address);
     if (!node?.running) return false;
     await this.closeNode(node);
     this.stops.set(address, (this.stops.get(address) ?? 0) + 1);
+    if (launcherStartedAt) this.busy.push({ address, what: 'stop', from: launcherStartedAt, to: Date.now() });
     return true;
   }
 
@@ -363,6 +386,10 @@ export class CcfSimulator {
 
   exchanges(): RecordedExchange[] {
     return [...this.recorded];
+  }
+
+  busyIntervals(): BusyInterval[] {
+    return [...this.busy];
   }
 
   // ---- Node lifecycle.
@@ -794,6 +821,7 @@ export class CcfSimulator {
   }
 
   private startPrivateRecovery(service: Service): void {
+    const started = Date.now();
     for (const node of service.nodes) {
       node.state = 'ReadingPrivateLedger';
       if (node === service.primary && this.serviceFaults.electionDuringPrivateRecovery) {
@@ -805,6 +833,7 @@ export class CcfSimulator {
       }
       this.replay(node, service.snapshotSeqno, service.lastSignedSeqno, () => {
         node.state = 'PartOfNetwork';
+        this.busy.push({ address: node.address, what: 'private-ledger', from: started, to: Date.now() });
         if (service.nodes.every((n) => n.state === 'PartOfNetwork') && service.status !== 'Open') {
           service.status = 'Open';
           service.recoveryCount += 1;
@@ -818,6 +847,8 @@ export class CcfSimulator {
   private async handleControl(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     let text = '';
     for await (const chunk of req) text += (chunk as Buffer).toString();
+    const started = Number(req.headers['x-launcher-started-at']);
+    const launcherStartedAt = Number.isFinite(started) && started > 0 ? started : undefined;
     const send = (status: number, body?: unknown): void => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(body === undefined ? '' : JSON.stringify(body));
     };
@@ -826,9 +857,9 @@ export class CcfSimulator {
       const route = `${req.method} ${new URL(req.url ?? '/', 'http://control').pathname}`;
       switch (route) {
         case 'POST /control/nodes':
-          return send(201, await this.launch(body));
+          return send(201, await this.launch(body, launcherStartedAt));
         case 'POST /control/nodes/stop':
-          return send(200, { stopped: await this.stopNode(String(body.address)) });
+          return send(200, { stopped: await this.stopNode(String(body.address), launcherStartedAt) });
         case 'POST /control/faults':
           this.setFaults(String(body.target), body.faults as NodeFaults);
           return send(204);
