@@ -17,7 +17,6 @@ import type { Activities, NodeReconciliation } from '../activities';
 import { PROCEDURES } from '../shared/procedures';
 import type { ProcedureReport } from '../shared/report';
 import { optionalNumber, rejectUnknownFields, requireNetworkName, requireObject } from './lib/input';
-import { samplePeers } from './lib/corda';
 import { asWorkflowFailure, failureMessage, Procedure } from './lib/procedure';
 
 export interface CordaReconciliationInput {
@@ -39,18 +38,21 @@ export interface CordaReconciliationResult {
   alerted: boolean;
 }
 
-const { describeCordaNetwork } = proxyActivities<Activities>({
+const { describeCordaReconciliation } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
+  heartbeatTimeout: '10s',
   retry: { maximumAttempts: 5 },
 });
 const { sendAlert } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
+  heartbeatTimeout: '10s',
   retry: { initialInterval: '5s', maximumAttempts: 10 },
 });
 const { reconcileCordaNode } = proxyActivities<Activities>({
   startToCloseTimeout: '26h',
-  heartbeatTimeout: '30s',
-  retry: { initialInterval: '5s', maximumAttempts: 3 },
+  heartbeatTimeout: '15s',
+  // Most attempts that fail here are a worker dying under a long reconciliation; a retry resumes the queued one.
+  retry: { initialInterval: '5s', maximumInterval: '1m', maximumAttempts: 10 },
 });
 
 /** Alert bodies stay readable: the first entries, and how many more. */
@@ -69,13 +71,15 @@ export async function cordaReconciliation(rawInput: CordaReconciliationInput): P
     const plan = await run.step(
       'read-plan',
       'Read the business network',
-      () => describeCordaNetwork({ network }),
+      () => describeCordaReconciliation({ network }),
       (p) => `${p.nodes.length} nodes`,
     );
     const sample = plan.reconciliation.sampleSize;
+    // Each node's activity reads its own peers (and samples them with this run's seed): the history holds counts.
     const work = plan.nodes
-      .filter((n) => n.peers.length > 0)
-      .map((n) => ({ node: n.id, parties: samplePeers(n.peers, sample) }));
+      .filter((n) => n.peers > 0)
+      .map((n) => ({ node: n.id, pairs: sample ? Math.min(sample, n.peers) : n.peers }));
+    const sampleSeed = workflowInfo().runId;
     if (sample) run.decide(`reconcile with a random ${sample} peers per node`, 'reconciliation.sampleSize is set');
 
     const outcomes: (NodeReconciliation | { node: string; error: string })[] = [];
@@ -93,7 +97,7 @@ export async function cordaReconciliation(rawInput: CordaReconciliationInput): P
                 await reconcileCordaNode({
                   network,
                   node: next.node,
-                  parties: next.parties,
+                  ...(sample ? { sampleSize: sample, sampleSeed } : {}),
                   pollIntervalMs,
                   busyBackoffMs,
                   timeoutMs: nodeTimeoutMs,
@@ -107,13 +111,13 @@ export async function cordaReconciliation(rawInput: CordaReconciliationInput): P
         };
         await Promise.all(Array.from({ length: Math.min(plan.reconciliation.concurrency, work.length) }, lane));
       },
-      () => `${work.reduce((n, w) => n + w.parties.length, 0)} node–peer pairs`,
+      () => `${work.reduce((n, w) => n + w.pairs, 0)} node–peer pairs`,
     );
 
     const result: CordaReconciliationResult = {
       report: run.report,
       nodes: work.length,
-      pairs: work.reduce((n, w) => n + w.parties.length, 0),
+      pairs: work.reduce((n, w) => n + w.pairs, 0),
       failed: [],
       withDifferences: [],
       nodesNotReconciled: [],

@@ -83,7 +83,11 @@ export interface ArchiveArrived {
 
 export const archiveArrivedUpdate = defineUpdate<string, [ArchiveArrived]>(CORDA_UPDATES.archiveArrived);
 
-const acts = proxyActivities<Activities>({ startToCloseTimeout: '5m', retry: { maximumAttempts: 5 } });
+const acts = proxyActivities<Activities>({
+  startToCloseTimeout: '5m',
+  heartbeatTimeout: '10s',
+  retry: { maximumAttempts: 5 },
+});
 // Table exports of a node with many checkpoints take a while; heartbeats tell a dead worker from a slow export.
 const data = proxyActivities<Activities>({
   startToCloseTimeout: '2h',
@@ -93,11 +97,16 @@ const data = proxyActivities<Activities>({
 // A node's reconciliation waits on its peers: long, with heartbeats.
 const reconciliation = proxyActivities<Activities>({
   startToCloseTimeout: '26h',
-  heartbeatTimeout: '30s',
-  retry: { initialInterval: '5s', maximumAttempts: 3 },
+  heartbeatTimeout: '15s',
+  // Most attempts that fail here are a worker dying under a long reconciliation; a retry resumes the queued one.
+  retry: { initialInterval: '5s', maximumInterval: '1m', maximumAttempts: 10 },
 });
 // Polled: "not yet" is an answer.
-const probe = proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { maximumAttempts: 1 } });
+const probe = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  heartbeatTimeout: '10s',
+  retry: { maximumAttempts: 1 },
+});
 
 const HOUR = 3_600_000;
 

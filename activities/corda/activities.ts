@@ -4,7 +4,7 @@
  * Jolokia, and the Collaborative Recovery and 4.12 LedgerRecovery flows through its shell.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -19,6 +19,7 @@ import { SealError, unseal } from '../../shared/sealed-file';
 import { invalidInput, parseInput, parseResponse } from '../errors';
 import { networkOfKind } from '../config/networks';
 import { activityAttempt, withHeartbeats } from '../heartbeat';
+import { createDumpFile } from '../streams';
 import { sealingKey } from '../sealing';
 import { JolokiaClient, JolokiaUnreachableError } from './jolokia';
 import { CordaFlowError, CordaShell, CordaShellUnreachableError } from './shell';
@@ -39,6 +40,15 @@ export interface CordaPlan {
   nodes: { id: string; party: string; peers: string[] }[];
   reconciliation: { sampleSize?: number; concurrency: number; stuckAfterMinutes: number };
   recoveryWindowHours: number;
+  alertWebhooks: string[];
+}
+
+/** A business network as its scheduled reconciliation needs it: small, however many node–peer pairs it has. */
+export interface CordaReconciliationPlan {
+  network: string;
+  /** Each node and how many peers it has (the peers themselves stay in the configuration). */
+  nodes: { id: string; peers: number }[];
+  reconciliation: CordaPlan['reconciliation'];
   alertWebhooks: string[];
 }
 
@@ -204,10 +214,26 @@ export function createCordaActivities(deps: { config: LedgerDrConfig }) {
         nodes: nodes.map((n) => ({
           id: n.id,
           party: n.party,
-          peers: n.peers ?? nodes.filter((o) => o.id !== n.id).map((o) => o.party),
+          peers: peersOf(n, nodes),
         })),
         reconciliation: network.corda.reconciliation,
         recoveryWindowHours: network.corda.recoveryWindowHours,
+        alertWebhooks: deps.config.alerts.webhooks.map((w) => w.name),
+      };
+    },
+
+    /**
+     * The scheduled reconciliation's view of the network: node ids and peer counts only, so the workflow's
+     * history stays small for networks of thousands of node–peer pairs; each node's activity reads its peers.
+     */
+    async describeCordaReconciliation(input: { network: string }): Promise<CordaReconciliationPlan> {
+      const args = parseInput(z.strictObject({ network: networkName }), input);
+      const network = cordaNetwork(args.network);
+      const nodes = network.nodes as CordaNodeConfig[];
+      return {
+        network: args.network,
+        nodes: nodes.map((n) => ({ id: n.id, peers: peersOf(n, nodes).length })),
+        reconciliation: network.corda.reconciliation,
         alertWebhooks: deps.config.alerts.webhooks.map((w) => w.name),
       };
     },
@@ -273,7 +299,7 @@ export function createCordaActivities(deps: { config: LedgerDrConfig }) {
       if (await exists(manifestFile)) return JSON.parse(await readFile(manifestFile, 'utf8')) as CheckpointArchive;
       await mkdir(folder, { recursive: true, mode: 0o700 });
       const partial = `${file}.partial-${activityAttempt()}`;
-      const out = createWriteStream(partial, { mode: 0o600 });
+      const out = createDumpFile(partial);
       const hash = createHash('sha256');
       let bytes = 0;
       const write = async (line: string) => {
@@ -464,21 +490,31 @@ export function createCordaActivities(deps: { config: LedgerDrConfig }) {
     async reconcileCordaNode(input: {
       network: string;
       node: string;
-      parties: string[];
+      /** These parties; or, when absent, the node's configured peers (`sampleSize` of them, chosen by `sampleSeed`). */
+      parties?: string[];
+      sampleSize?: number;
+      sampleSeed?: string;
       pollIntervalMs: number;
       busyBackoffMs: number;
       timeoutMs: number;
     }): Promise<NodeReconciliation> {
-      const args = parseInput(
+      const parsed = parseInput(
         nodeRef.extend({
-          parties: z.array(party).min(1),
+          parties: z.array(party).min(1).optional(),
+          sampleSize: z.number().int().min(1).optional(),
+          sampleSeed: z.string().min(1).max(200).optional(),
           pollIntervalMs: z.number().int().min(10),
           busyBackoffMs: z.number().int().min(10),
           timeoutMs: z.number().int().min(100),
         }),
         input,
       );
-      const { network } = lookup(args.network, args.node);
+      const { network, node: me } = lookup(parsed.network, parsed.node);
+      const parties =
+        parsed.parties ??
+        samplePeersBySeed(peersOf(me, network.nodes as CordaNodeConfig[]), parsed.sampleSize, parsed.sampleSeed ?? '');
+      if (parties.length === 0) throw invalidInput(`node ${parsed.node} has no peers to reconcile with`);
+      const args = { ...parsed, parties };
       const shell = shellOf(args.network, args.node);
       const stuckAfterMs = network.corda.reconciliation.stuckAfterMinutes * 60_000;
       const started = Date.now();
@@ -731,4 +767,23 @@ async function exists(file: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** A node's peers: the configured ones, or every other node of the network. */
+function peersOf(node: CordaNodeConfig, nodes: CordaNodeConfig[]): string[] {
+  return node.peers ?? nodes.filter((o) => o.id !== node.id).map((o) => o.party);
+}
+
+/**
+ * `size` of `peers`, chosen at random but the same for the same seed: a retried activity reconciles the same
+ * peers, and each scheduled run (its own seed) a different subset.
+ */
+export function samplePeersBySeed(peers: string[], size: number | undefined, seed: string): string[] {
+  if (!size || size >= peers.length) return peers;
+  const key = (p: string) => createHash('sha256').update(`${seed}\0${p}`).digest('hex');
+  return peers
+    .map((p) => ({ p, k: key(p) }))
+    .sort((a, b) => (a.k < b.k ? -1 : 1))
+    .slice(0, size)
+    .map((x) => x.p);
 }

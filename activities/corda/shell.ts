@@ -36,10 +36,17 @@ export function flowArguments(args: Record<string, unknown>): string {
 }
 
 export class CordaShell {
+  private client?: Client;
+  private ready?: Promise<Client>;
+  private idleTimer?: NodeJS.Timeout;
+  private running = 0;
+
   constructor(
     private readonly node: Pick<CordaNodeConfig, 'id' | 'shell'>,
     private readonly usedFor: string,
     private readonly timeoutMs = 120_000,
+    /** An SSH connection is kept this long after a command for the next one, then closed. */
+    private readonly idleMs = 2000,
   ) {}
 
   /** Starts a flow and waits for it; returns the parsed result (null for Unit). */
@@ -60,43 +67,90 @@ export class CordaShell {
     return output.trim();
   }
 
+  /**
+   * One command in its own exec channel, as `ssh … '<command>'` would run it. Consecutive commands (a
+   * reconciliation polls its statuses) share one SSH connection instead of a key exchange each.
+   */
   async run(command: string): Promise<string> {
-    const password = await readSecret(this.node.shell.password, `${this.usedFor}.shell.password`);
-    const expected = this.node.shell.hostKeySha256.replace(/=$/, '');
     const where = `node ${this.node.id} shell (${this.node.shell.host}:${this.node.shell.port})`;
-    return new Promise<string>((resolve, reject) => {
-      const client = new Client();
-      let output = '';
-      let settled = false;
-      const finish = (fn: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        client.end();
-        fn();
-      };
-      const timer = setTimeout(
-        () => finish(() => reject(new Error(`${where}: no answer within ${this.timeoutMs} ms`))),
-        this.timeoutMs,
-      );
-      client.on('error', (err) => finish(() => reject(new CordaShellUnreachableError(`${where}: ${err.message}`))));
-      client.on('ready', () =>
+    clearTimeout(this.idleTimer);
+    this.running++;
+    try {
+      const client = await this.connect(where);
+      return await new Promise<string>((resolve, reject) => {
+        let output = '';
+        let settled = false;
+        const finish = (fn: () => void) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          client.off('close', onClose);
+          fn();
+        };
+        // A connection that dies mid-command is not reused.
+        const onClose = () => finish(() => reject(new CordaShellUnreachableError(`${where}: connection closed`)));
+        client.once('close', onClose);
+        const timer = setTimeout(() => {
+          this.disconnect();
+          finish(() => reject(new Error(`${where}: no answer within ${this.timeoutMs} ms`)));
+        }, this.timeoutMs);
         client.exec(command, (err, stream) => {
           if (err) return finish(() => reject(new Error(`${where}: ${err.message}`)));
           stream.on('data', (c: Buffer) => (output += c.toString()));
           stream.stderr.on('data', (c: Buffer) => (output += c.toString()));
           stream.on('close', () => finish(() => resolve(output)));
-        }),
-      );
-      client.connect({
-        host: this.node.shell.host,
-        port: this.node.shell.port,
-        username: this.node.shell.user,
-        password: password.reveal(),
-        readyTimeout: Math.min(this.timeoutMs, 20_000),
-        hostVerifier: (key: Buffer) => sshFingerprint(key) === expected,
+        });
       });
-    });
+    } catch (err) {
+      this.disconnect();
+      throw err;
+    } finally {
+      if (--this.running === 0 && this.client) {
+        this.idleTimer = setTimeout(() => this.disconnect(), this.idleMs);
+        this.idleTimer.unref();
+      }
+    }
+  }
+
+  private connect(where: string): Promise<Client> {
+    if (this.ready) return this.ready;
+    const client = new Client();
+    this.client = client;
+    this.ready = (async () => {
+      const password = await readSecret(this.node.shell.password, `${this.usedFor}.shell.password`);
+      const expected = this.node.shell.hostKeySha256.replace(/=$/, '');
+      return new Promise<Client>((resolve, reject) => {
+        client.once('ready', () => resolve(client));
+        client.on('error', (err) => {
+          this.forget(client);
+          reject(new CordaShellUnreachableError(`${where}: ${err.message}`));
+        });
+        client.once('close', () => this.forget(client));
+        client.connect({
+          host: this.node.shell.host,
+          port: this.node.shell.port,
+          username: this.node.shell.user,
+          password: password.reveal(),
+          readyTimeout: Math.min(this.timeoutMs, 20_000),
+          hostVerifier: (key: Buffer) => sshFingerprint(key) === expected,
+        });
+      });
+    })();
+    return this.ready;
+  }
+
+  private forget(client: Client): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    this.ready = undefined;
+  }
+
+  private disconnect(): void {
+    clearTimeout(this.idleTimer);
+    const client = this.client;
+    if (!client) return;
+    this.forget(client);
+    client.end();
   }
 }
 
