@@ -18,4 +18,6 @@ COPY --from=build /app/dist ./dist
 ENV NODE_ENV=production LEDGER_DR_CONFIG=/etc/ledger-dr/ledger-dr.yaml LEDGER_DR_METRICS_ADDRESS=0.0.0.0:9464
 USER node
 EXPOSE 9464
+# No V8 heap budget by default: a cap keeps a busy worker's RSS low but halves streaming throughput
+# (docs/BENCHMARKS.md). Workers that only reconcile Corda networks can set NODE_OPTIONS=--max-old-space-size=512.
 CMD ["node", "dist/workers/main.js"]

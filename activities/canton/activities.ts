@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
@@ -22,6 +22,7 @@ import { seal, unseal } from '../../shared/sealed-file';
 import { FailureType, invalidInput, parseInput, parseResponse } from '../errors';
 import { networkOfKind } from '../config/networks';
 import { activityAttempt, withHeartbeats } from '../heartbeat';
+import { createDumpFile } from '../streams';
 import { sealingKey } from '../sealing';
 import { validatorGet } from './admin-api';
 import { currentMigrationId, readRegistry, writeRegistry } from './registry';
@@ -194,7 +195,7 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
                 done(null, chunk);
               },
             }),
-            createWriteStream(partial, { mode: 0o600 }),
+            createDumpFile(partial),
           );
         },
         () => ({ database: args.database, bytes }),
