@@ -36,20 +36,20 @@ export async function startTestValidator(
   return sim;
 }
 
-export function writeCantonConfig(
-  dir: string,
-  options: {
-    network: string;
-    pg: TestPostgres;
-    sim: CantonValidatorSimulator;
-    tokenEnv: string;
-    /** Where pg_dump and pg_restore come from (the real ones by default). */
-    binDir?: string;
-    retention?: { keep: number; maxAgeDays: number };
-    /** The simulator's domain-upgrade-dump volume, for data-snapshot recoveries. */
-    dumpVolume?: string;
-  },
-): { file: string; config: LedgerDrConfig; backupKey: Buffer } {
+export interface CantonConfigOptions {
+  network: string;
+  pg: TestPostgres;
+  sim: CantonValidatorSimulator;
+  tokenEnv: string;
+  /** Where pg_dump and pg_restore come from (the real ones by default). */
+  binDir?: string;
+  retention?: { keep: number; maxAgeDays: number };
+  /** The simulator's domain-upgrade-dump volume, for data-snapshot recoveries. */
+  dumpVolume?: string;
+}
+
+/** The `networks.<name>` entry of a `kind: canton` network on the simulator, with its secrets written to `dir`. */
+export function cantonNetworkConfig(dir: string, options: CantonConfigOptions): { network: object; backupKey: Buffer } {
   mkdirSync(dir, { recursive: true });
   const secret = (name: string, value: string) => {
     const file = path.join(dir, name);
@@ -59,39 +59,44 @@ export function writeCantonConfig(
   const backupKey = randomBytes(32);
   const ctl = `${JSON.stringify(process.execPath)} --import tsx simulators/canton/validator-ctl.ts --simulator ${options.sim.url}`;
   const { pg } = options;
-  const { file, config } = writeConfig(dir, {
-    networks: {
-      [options.network]: {
-        kind: 'canton',
-        executor: { type: 'local', cwd: PROJECT_ROOT },
-        nodes: [{ id: 'validator' }],
-        canton: {
-          migrationId: 3,
-          validatorUrl: options.sim.url,
-          auth: { token: { env: options.tokenEnv }, audience: CANTON_AUDIENCE },
-          postgres: {
-            host: pg.host,
-            port: pg.port,
-            user: pg.user,
-            password: secret('pg-password', pg.password),
-            binDir: options.binDir ?? pg.binDir,
-          },
-          backupDirectory: path.join(dir, 'backups'),
-          backupEncryptionKey: secret('backup.key', backupKey.toString('base64')),
-          ...(options.retention ? { retention: options.retention } : {}),
-          launcher: {
-            start: `${ctl} start -m {{migrationId}}`,
-            stop: `${ctl} stop`,
-            reonboard: `${ctl} start -m {{migrationId}} -i {{identitiesFile}} -P {{participantId}}`,
-            ...(options.dumpVolume
-              ? {
-                  installMigrationDump: `cp {{dumpFile}} ${shellQuote(path.join(options.dumpVolume, 'domain_migration_dump.json'))}`,
-                }
-              : {}),
-          },
-        },
+  const network = {
+    kind: 'canton',
+    executor: { type: 'local', cwd: PROJECT_ROOT },
+    nodes: [{ id: 'validator' }],
+    canton: {
+      migrationId: 3,
+      validatorUrl: options.sim.url,
+      auth: { token: { env: options.tokenEnv }, audience: CANTON_AUDIENCE },
+      postgres: {
+        host: pg.host,
+        port: pg.port,
+        user: pg.user,
+        password: secret('pg-password', pg.password),
+        binDir: options.binDir ?? pg.binDir,
+      },
+      backupDirectory: path.join(dir, 'backups'),
+      backupEncryptionKey: secret('backup.key', backupKey.toString('base64')),
+      ...(options.retention ? { retention: options.retention } : {}),
+      launcher: {
+        start: `${ctl} start -m {{migrationId}}`,
+        stop: `${ctl} stop`,
+        reonboard: `${ctl} start -m {{migrationId}} -i {{identitiesFile}} -P {{participantId}}`,
+        ...(options.dumpVolume
+          ? {
+              installMigrationDump: `cp {{dumpFile}} ${shellQuote(path.join(options.dumpVolume, 'domain_migration_dump.json'))}`,
+            }
+          : {}),
       },
     },
-  });
+  };
+  return { network, backupKey };
+}
+
+export function writeCantonConfig(
+  dir: string,
+  options: CantonConfigOptions,
+): { file: string; config: LedgerDrConfig; backupKey: Buffer } {
+  const { network, backupKey } = cantonNetworkConfig(dir, options);
+  const { file, config } = writeConfig(dir, { networks: { [options.network]: network } });
   return { file, config, backupKey };
 }

@@ -21,6 +21,8 @@ export interface TestCordaNetwork {
   archiveKey: Buffer;
   config: LedgerDrConfig;
   configFile: string;
+  /** The `networks.<name>` entry as written, to combine several networks in one configuration. */
+  rawNetwork: object;
   stop(): Promise<void>;
 }
 
@@ -53,51 +55,47 @@ export async function startTestCordaNetwork(options: {
   const archiveKey = randomBytes(32);
   const ctl = `${JSON.stringify(process.execPath)} --import tsx simulators/corda/node-ctl.ts --simulator ${servers.httpUrl}`;
   const db = options.database;
-  const { file, config } = writeConfig(options.dir, {
-    ...options.extra,
-    networks: {
-      [options.name]: {
-        kind: 'corda',
-        executor: { type: 'local', cwd: PROJECT_ROOT },
-        nodes: network.nodes.map((node) => ({
-          id: node.id,
-          party: node.party,
-          baseDirectory: node.baseDirectory,
-          shell: {
-            host: '127.0.0.1',
-            port: servers.shellPort(node.id),
-            user: 'ops',
-            password,
-            hostKeySha256: servers.hostKeySha256,
-          },
-          jolokia: { url: servers.jolokiaUrl(node.id) },
-          commands: { start: `${ctl} start --node ${node.id}`, stop: `${ctl} stop --node ${node.id}` },
-          startPaused: `${ctl} start --node ${node.id} --pause-all-flows`,
-          ...(options.peersOf ? { peers: options.peersOf(node.id).map(partyOf) } : {}),
-          ...(db && db.node === node.id
-            ? {
-                database: {
-                  host: db.pg.host,
-                  port: db.pg.port,
-                  database: db.database,
-                  user: db.pg.user,
-                  password: secret('db-password', db.pg.password),
-                },
-              }
-            : {}),
-        })),
-        corda: {
-          generation: options.generation ?? 'collaborative-recovery',
-          archiveDirectory: path.join(options.dir, 'archives'),
-          archiveEncryptionKey: secret('archive.key', archiveKey.toString('base64')),
-          reconciliation: {
-            stuckAfterMinutes: options.stuckAfterMinutes ?? 60,
-            concurrency: options.concurrency ?? 20,
-          },
-        },
+  const rawNetwork = {
+    kind: 'corda',
+    executor: { type: 'local', cwd: PROJECT_ROOT },
+    nodes: network.nodes.map((node) => ({
+      id: node.id,
+      party: node.party,
+      baseDirectory: node.baseDirectory,
+      shell: {
+        host: '127.0.0.1',
+        port: servers.shellPort(node.id),
+        user: 'ops',
+        password,
+        hostKeySha256: servers.hostKeySha256,
+      },
+      jolokia: { url: servers.jolokiaUrl(node.id) },
+      commands: { start: `${ctl} start --node ${node.id}`, stop: `${ctl} stop --node ${node.id}` },
+      startPaused: `${ctl} start --node ${node.id} --pause-all-flows`,
+      ...(options.peersOf ? { peers: options.peersOf(node.id).map(partyOf) } : {}),
+      ...(db && db.node === node.id
+        ? {
+            database: {
+              host: db.pg.host,
+              port: db.pg.port,
+              database: db.database,
+              user: db.pg.user,
+              password: secret('db-password', db.pg.password),
+            },
+          }
+        : {}),
+    })),
+    corda: {
+      generation: options.generation ?? 'collaborative-recovery',
+      archiveDirectory: path.join(options.dir, 'archives'),
+      archiveEncryptionKey: secret('archive.key', archiveKey.toString('base64')),
+      reconciliation: {
+        stuckAfterMinutes: options.stuckAfterMinutes ?? 60,
+        concurrency: options.concurrency ?? 20,
       },
     },
-  });
+  };
+  const { file, config } = writeConfig(options.dir, { ...options.extra, networks: { [options.name]: rawNetwork } });
   return {
     network,
     servers,
@@ -105,6 +103,7 @@ export async function startTestCordaNetwork(options: {
     archiveKey,
     config,
     configFile: file,
+    rawNetwork,
     async stop() {
       network.stopAll();
       await servers.stop();

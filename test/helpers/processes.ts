@@ -23,10 +23,15 @@ export async function startWorkerProcess(options: {
   readyTimeoutMs?: number;
   /** The compiled worker (`dist/workers/main.js`, as the container runs it) instead of the sources via tsx. */
   compiledEntry?: string;
+  /** Flags for node itself (the Dockerfile's, say), before the entry point. */
+  nodeFlags?: string[];
 }): Promise<WorkerProcess> {
-  const entry = options.compiledEntry
-    ? [options.compiledEntry]
-    : ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'main.ts')];
+  const entry = [
+    ...(options.nodeFlags ?? []),
+    ...(options.compiledEntry
+      ? [options.compiledEntry]
+      : ['--import', 'tsx', path.join(PROJECT_ROOT, 'workers', 'main.ts')]),
+  ];
   const child = spawn(process.execPath, entry, {
     cwd: PROJECT_ROOT,
     env: {
