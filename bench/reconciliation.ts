@@ -78,7 +78,7 @@ export async function reconciliationFanOut(context: BenchContext): Promise<Bench
         unit: 'MB',
         target: '< 300 MB',
         met: rss < 300,
-        notes: `compiled worker run as the Dockerfile runs it (${shippedNodeFlags().join(' ')}), ${idleRss} MB when ready`,
+        notes: `compiled worker run as the Dockerfile runs it (${shippedNodeFlags().join(' ') || 'no node flags'}), ${idleRss} MB when ready`,
       },
     ];
   } finally {
