@@ -11,7 +11,7 @@ import { startProcedure } from '../../shared/start-procedure';
 import { createCheckpointTables, fillCheckpoints } from '../../simulators/corda/checkpoints';
 import type { CordaRecoveryResult } from '../../workflows/corda-recovery';
 import { statusQuery } from '../../workflows/lib/procedure';
-import { partyOf, startTestCordaNetwork, type TestCordaNetwork } from '../helpers/corda';
+import { CHECKPOINT_TABLES, partyOf, startTestCordaNetwork, type TestCordaNetwork } from '../helpers/corda';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
 import {
   connectTestTemporal,
@@ -21,14 +21,6 @@ import {
   type TestTemporal,
 } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
-
-const TABLES = [
-  'node_checkpoints',
-  'node_checkpoint_blobs',
-  'node_flow_results',
-  'node_flow_exceptions',
-  'node_flow_metadata',
-];
 
 describe('corda-recovery', () => {
   let temporal: TestTemporal;
@@ -84,7 +76,7 @@ describe('corda-recovery', () => {
     expect(a.flowLog).toEqual([]);
     expect(a.running).toBe(true);
     a.stop();
-    await db.query(TABLES.map((t) => `delete from ${t}`).join(';'));
+    await db.query(CHECKPOINT_TABLES.map((t) => `delete from ${t}`).join(';'));
   });
 
   it('cleans checkpoints and queues, restarts the node and recovers every missing transaction', async () => {
@@ -133,7 +125,7 @@ describe('corda-recovery', () => {
     const result = (await handle.result()) as CordaRecoveryResult;
 
     // Checkpoints: tables empty, every row in the archive, counts by status recorded.
-    for (const table of TABLES) expect(count(table)).toBe('0');
+    for (const table of CHECKPOINT_TABLES) expect(count(table)).toBe('0');
     const archive = readFileSync(result.checkpointsRemoved.archive);
     const manifest = JSON.parse(
       readFileSync(path.join(path.dirname(result.checkpointsRemoved.archive), 'checkpoints.manifest.json'), 'utf8'),
@@ -218,7 +210,7 @@ describe('corda-recovery', () => {
     expect((await handle.query(statusQuery)).report.failure).toMatch(/^node a stopped: not reached after 2s/);
     expect(count('node_checkpoints')).toBe('6');
     a.faults.refusesToStop = false;
-    await db.query(TABLES.map((t) => `delete from ${t}`).join(';'));
+    await db.query(CHECKPOINT_TABLES.map((t) => `delete from ${t}`).join(';'));
   });
 
   it('offers the gentler cleanup: paused start, each paused flow killed through the shell, normal restart', async () => {
@@ -232,7 +224,7 @@ describe('corda-recovery', () => {
       input: { node: 'a', stopNode: true, checkpointCleanup: 'pause-and-kill', pollIntervalMs: 100 },
     });
     const result = (await handle.result()) as CordaRecoveryResult;
-    for (const table of TABLES) expect(count(table)).toBe('0');
+    for (const table of CHECKPOINT_TABLES) expect(count(table)).toBe('0');
     expect(a.startedPaused).toBe(1);
     expect(new Set(a.killedFlows)).toEqual(new Set(flows));
     expect(a.running && !a.flowsPaused).toBe(true);

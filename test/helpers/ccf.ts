@@ -116,6 +116,19 @@ export async function createCcfTestNetwork(
   };
 }
 
+/** Runs the network's previous service again on `sim` (a health watch needs a live service to see fail). */
+export async function startPreviousService(sim: CcfSimulator, net: CcfTestNetwork): Promise<void> {
+  await sim.startPreviousService({
+    nodes: Object.entries(net.addresses).map(([id, address], i) => ({
+      address,
+      ledgerDirectory: net.fixture.nodes[i]!.ledgerDirectory,
+      id,
+    })),
+    serviceCertificatePem: readFileSync(net.fixture.previousServiceCertificateFile, 'utf8'),
+    serviceKeyPem: readFileSync(net.fixture.previousServiceKeyFile, 'utf8'),
+  });
+}
+
 export function digestTree(root: string): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (dir: string) => {

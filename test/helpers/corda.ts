@@ -12,6 +12,15 @@ import { PROJECT_ROOT } from './paths';
 import type { TestPostgres } from './postgres';
 import { writeConfig } from './temporal';
 
+/** Corda's checkpoint tables, as the tests expect them emptied (in the node's own deletion order). */
+export const CHECKPOINT_TABLES = [
+  'node_checkpoints',
+  'node_checkpoint_blobs',
+  'node_flow_results',
+  'node_flow_exceptions',
+  'node_flow_metadata',
+];
+
 export const partyOf = (id: string) => `O=${id.toUpperCase()}, L=London, C=GB`;
 
 export interface TestCordaNetwork {

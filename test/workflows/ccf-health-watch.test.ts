@@ -2,13 +2,12 @@
  * The CCF health watch on the real dev server against the simulator: a healthy service stays quiet; a crashed
  * one raises an alert (webhook) once it has been down long enough and starts a recovery waiting for approval.
  */
-import { readFileSync } from 'node:fs';
 import { procedureWorkflowId } from '../../shared/procedures';
 import { startProcedure } from '../../shared/start-procedure';
 import { CcfSimulator } from '../../simulators/ccf/simulator';
 import type { CcfHealthWatchProgress } from '../../workflows/ccf-health-watch';
 import { statusQuery } from '../../workflows/lib/procedure';
-import { createCcfTestNetwork } from '../helpers/ccf';
+import { createCcfTestNetwork, startPreviousService } from '../helpers/ccf';
 import { startHttpRecorder } from '../helpers/http-recorder';
 import { waitFor } from '../helpers/wait';
 import { connectTestTemporal, startTestWorker, uniqueTaskQueue, type TestTemporal } from '../helpers/temporal';
@@ -37,15 +36,7 @@ describe('ccf-health-watch', () => {
       ],
       alerts: { webhooks: [{ name: 'ops', url: webhook.url }] },
     });
-    await sim.startPreviousService({
-      nodes: Object.entries(net.addresses).map(([id, address], i) => ({
-        address,
-        ledgerDirectory: net.fixture.nodes[i]!.ledgerDirectory,
-        id,
-      })),
-      serviceCertificatePem: readFileSync(net.fixture.previousServiceCertificateFile, 'utf8'),
-      serviceKeyPem: readFileSync(net.fixture.previousServiceKeyFile, 'utf8'),
-    });
+    await startPreviousService(sim, net);
     const taskQueue = uniqueTaskQueue('watch');
     const worker = await startTestWorker(temporal, taskQueue, { config: net.config });
     try {

@@ -10,7 +10,7 @@ import { CcfSimulator } from '../../../simulators/ccf/simulator';
 import type { CcfHealthWatchProgress } from '../../../workflows/ccf-health-watch';
 import type { CcfRecoveryResult } from '../../../workflows/ccf-recovery';
 import { statusQuery } from '../../../workflows/lib/procedure';
-import { createCcfTestNetwork, digestTree, type CcfTestNetwork } from '../../helpers/ccf';
+import { createCcfTestNetwork, digestTree, startPreviousService, type CcfTestNetwork } from '../../helpers/ccf';
 import { resultOf, retryTransient, sleep, type ChaosScenario, type RunContext } from '../harness';
 import { alertsApplied, checkManifestFiles } from '../invariants';
 
@@ -112,15 +112,7 @@ export function ccfHealthWatchScenario(): ChaosScenario {
       // Any simulator can host any network's previous service; each slot crashes only its own.
       const net = networks[index]!;
       const sim = sims[slot]!;
-      await sim.startPreviousService({
-        nodes: Object.entries(net.addresses).map(([id, address], i) => ({
-          address,
-          ledgerDirectory: net.fixture.nodes[i]!.ledgerDirectory,
-          id,
-        })),
-        serviceCertificatePem: readFileSync(net.fixture.previousServiceCertificateFile, 'utf8'),
-        serviceKeyPem: readFileSync(net.fixture.previousServiceKeyFile, 'utf8'),
-      });
+      await startPreviousService(sim, net);
       const watch = await startProcedure(client, {
         procedure: 'ccfHealthWatch',
         network: net.name,

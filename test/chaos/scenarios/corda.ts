@@ -13,18 +13,10 @@ import { createCheckpointTables, fillCheckpoints } from '../../../simulators/cor
 import type { CordaReconciliationResult } from '../../../workflows/corda-reconciliation';
 import type { CordaRecoveryResult } from '../../../workflows/corda-recovery';
 import { statusQuery } from '../../../workflows/lib/procedure';
-import { partyOf, startTestCordaNetwork, type TestCordaNetwork } from '../../helpers/corda';
+import { CHECKPOINT_TABLES, partyOf, startTestCordaNetwork, type TestCordaNetwork } from '../../helpers/corda';
 import { startTestPostgres, type TestPostgres } from '../../helpers/postgres';
 import { resultOf, retryTransient, sleep, type ChaosScenario } from '../harness';
 import { alertsApplied } from '../invariants';
-
-const TABLES = [
-  'node_checkpoints',
-  'node_checkpoint_blobs',
-  'node_flow_results',
-  'node_flow_exceptions',
-  'node_flow_metadata',
-];
 
 export function cordaRecoveryScenario(): ChaosScenario {
   const SLOTS = 3;
@@ -123,7 +115,7 @@ export function cordaRecoveryScenario(): ChaosScenario {
       const result = await done;
 
       const problems: string[] = [];
-      for (const table of TABLES) {
+      for (const table of CHECKPOINT_TABLES) {
         const n = (await db.query<{ n: string }>(`select count(*) as n from ${table}`)).rows[0]!.n;
         if (n !== '0') problems.push(`${table} still has ${n} rows`);
       }
