@@ -35,11 +35,12 @@ export interface CantonRestoreResult {
 
 const { describeCantonNetwork, verifyCantonBackup, moveCantonDatabasesAside, listCantonUsers } =
   proxyActivities<Activities>({ startToCloseTimeout: '10m', heartbeatTimeout: '15s', retry: { maximumAttempts: 5 } });
-// Asked of a node that may be lost: do not wait long for it.
+// Asked of a node that may be lost: do not wait long for it (about 15 s of backoff), but ride out a worker
+// dying under the call, which costs an attempt too.
 const { listCantonUsers: listCantonUsersBefore } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   heartbeatTimeout: '10s',
-  retry: { maximumAttempts: 2 },
+  retry: { initialInterval: '1s', maximumAttempts: 5 },
 });
 const { runCantonLauncher } = proxyActivities<Activities>({
   startToCloseTimeout: '15m',

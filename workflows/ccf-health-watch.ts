@@ -53,10 +53,11 @@ export interface CcfHealthWatchProgress extends WatchState {
   lastCheckedAt?: string;
 }
 
+// A probe reports an unreachable node as an observation: its attempts fail only when a worker dies under it.
 const { describeCcfNetwork, probeCcfConsensus } = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   heartbeatTimeout: '10s',
-  retry: { maximumAttempts: 3 },
+  retry: { maximumInterval: '10s', maximumAttempts: 10 },
 });
 const { sendAlert } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',

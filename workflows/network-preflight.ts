@@ -37,10 +37,11 @@ const { describeNetwork } = proxyActivities<Activities>({
   retry: { maximumAttempts: 5 },
 });
 
+// Failed commands and unreachable endpoints are results: attempts fail only when a worker dies under them.
 const { runNodeCommand, probeNodeEndpoint } = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
   heartbeatTimeout: '10s',
-  retry: { maximumAttempts: 3 },
+  retry: { maximumInterval: '10s', maximumAttempts: 10 },
 });
 
 const { sendAlert } = proxyActivities<Activities>({
