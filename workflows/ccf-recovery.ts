@@ -385,7 +385,11 @@ export async function ccfRecovery(rawInput: CcfRecoveryInput): Promise<CcfRecove
           nodes.map(async (n) => {
             track(n.id, 'Recover', { state: 'launching' });
             try {
-              await launchCcfNode({ network, node: n.id, role: 'Recover', recoveryId });
+              const launch = await launchCcfNode({ network, node: n.id, role: 'Recover', recoveryId });
+              if (launch.uncommittedCopied?.length)
+                run.note(
+                  `${n.id}: ${launch.uncommittedCopied.length} uncommitted ledger file(s) copied into its writable ledger directory (CCF reads only committed files from read-only ones)`,
+                );
               return n.id;
             } catch (err) {
               const reason = `its Recover node could not be started: ${failureMessage(err)}`;

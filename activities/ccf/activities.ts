@@ -10,6 +10,7 @@ import { access, chmod, cp, mkdir, readdir, readFile, rename, rm, stat, writeFil
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/common';
+import deepmerge from 'deepmerge';
 import { z } from 'zod';
 import { renderCommand } from '../../shared/command-template';
 import { networkName, type CcfNetworkConfig, type LedgerDrConfig } from '../../shared/config';
@@ -93,14 +94,17 @@ export interface LaunchResult {
   configFile: string;
   /** Recover nodes write the certificate of the service they create; it is public. */
   serviceCertificate?: string;
+  /** The surviving ledger's uncommitted files copied into the node's writable ledger directory. */
+  uncommittedCopied?: string[];
 }
 
 export interface ServiceObservation {
   serviceStatus: ServiceStatus;
   recoveryCount: number;
   currentServiceCreateTxid: string;
-  primaryId: string;
-  currentView: number;
+  /** No primary while an election runs. */
+  primaryId?: string;
+  currentView?: number;
   appReady: boolean;
   recoveryThreshold: number;
   serviceCertificate: string;
@@ -161,6 +165,8 @@ const observeInput = recoveryNodeRef.extend({
 });
 
 const transitionAction = 'transition_service_to_open';
+/** The ballot drill mode casts; always the same text, so a resubmission is the identical ballot CCF accepts. */
+const APPROVE_BALLOT = 'export function vote (proposal, proposerId) { return true }';
 
 export function createCcfActivities(deps: { config: LedgerDrConfig }) {
   const ccfNetwork = (name: string): CcfNetworkConfig =>
@@ -349,7 +355,8 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
           node: node.id,
           reachable: true,
           nodeId: self.node_id,
-          primaryId: details.primary_id,
+          // `null` during an election: the node answered, it just follows no primary (counted as such).
+          primaryId: details.primary_id ?? undefined,
           view: details.current_view,
         };
       } catch (err) {
@@ -460,27 +467,33 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
           join: { target_rpc_address: rpcAddress(target.url), retry_timeout: '1000ms' },
         };
       }
-      const cchostConfig = {
-        ...network.ccf.cchostOverlay,
-        network: {
-          node_to_node_interface: { bind_address: `${new URL(node.url).hostname}:0` },
-          rpc_interfaces: { primary_rpc_interface: { bind_address: address, published_address: address } },
+      // The operator's overlay is merged key by key (an overlay's `ledger.chunk_size` sits beside the
+      // directories below); where both set a key, the recovery's value wins, and arrays are replaced.
+      const cchostConfig = deepmerge(
+        network.ccf.cchostOverlay,
+        {
+          network: {
+            node_to_node_interface: { bind_address: `${new URL(node.url).hostname}:0` },
+            rpc_interfaces: { primary_rpc_interface: { bind_address: address, published_address: address } },
+          },
+          command,
+          ledger: {
+            // Fresh and writable: a Recover node gets a copy of the surviving ledger's uncommitted files here
+            // (below), as CCF reads only `.committed` files from the read-only directories.
+            directory: files.ledger,
+            read_only_directories:
+              args.role === 'Recover' ? [node.ledgerDirectory, ...node.readOnlyLedgerDirectories] : [],
+          },
+          snapshots: {
+            directory: files.snapshots,
+            ...(args.role === 'Recover' && node.snapshotsDirectory
+              ? { read_only_directory: node.snapshotsDirectory }
+              : {}),
+          },
+          output_files: { pid_file: files.pidFile },
         },
-        command,
-        ledger: {
-          directory: files.ledger,
-          // The surviving ledger is only ever read: new entries go to the fresh directory above.
-          read_only_directories:
-            args.role === 'Recover' ? [node.ledgerDirectory, ...node.readOnlyLedgerDirectories] : [],
-        },
-        snapshots: {
-          directory: files.snapshots,
-          ...(args.role === 'Recover' && node.snapshotsDirectory
-            ? { read_only_directory: node.snapshotsDirectory }
-            : {}),
-        },
-        output_files: { pid_file: files.pidFile },
-      };
+        { arrayMerge: (_overlay, ours: unknown[]) => ours },
+      );
       await writeFile(files.config, `${JSON.stringify(cchostConfig, null, 2)}\n`);
 
       // A previous attempt may have launched it and died before writing the marker: if the node answers
@@ -499,9 +512,13 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
         }
       }
 
+      const uncommittedCopied =
+        args.role === 'Recover'
+          ? await copyUncommittedLedgerFiles([node.ledgerDirectory, ...node.readOnlyLedgerDirectories], files.ledger)
+          : [];
       await runLauncher(args.network, network, index, 'start', args.role, files);
       await writeFile(files.launchedMarker, new Date().toISOString());
-      return result(false);
+      return { ...(await result(false)), uncommittedCopied };
     },
 
     /** Runs the operator's stop command for the cchost of `node` in `role`; stopping a stopped node is fine. */
@@ -557,8 +574,8 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
           serviceStatus: info.service_status,
           recoveryCount: info.recovery_count,
           currentServiceCreateTxid: info.current_service_create_txid,
-          primaryId: info.primary_id,
-          currentView: info.current_view,
+          primaryId: info.primary_id ?? undefined,
+          currentView: info.current_view ?? undefined,
           appReady: ready === 204,
           recoveryThreshold: configuration.recovery_threshold,
           serviceCertificate: info.service_certificate,
@@ -626,8 +643,19 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
           },
           args.createdAt,
         );
-        const proposal = await client.govPost('/gov/members/proposals:create', signed.body, proposalResponse);
-        return observeProposal(proposal!, true);
+        try {
+          const proposal = await client.govPost('/gov/members/proposals:create', signed.body, proposalResponse);
+          return observeProposal(proposal!, true);
+        } catch (err) {
+          // proposals.h: a request seen before is refused, naming the proposal it created.
+          const replayOf =
+            err instanceof CcfHttpError && err.code === 'ProposalReplay'
+              ? /proposal ([a-f0-9]{64})/.exec(err.message)
+              : null;
+          if (!replayOf) throw err;
+          const proposal = await client.govGet(`/gov/members/proposals/${replayOf[1]}`, proposalResponse);
+          return observeProposal(proposal!, true);
+        }
       } catch (err) {
         throw governanceFailure(err, field);
       }
@@ -660,21 +688,17 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
         args.network,
         args.member,
         GOV_MSG.ballot,
-        { ballot: 'export function vote (proposal, proposerId) { return true }' },
+        { ballot: APPROVE_BALLOT },
         args.createdAt,
         args.proposalId,
       );
       try {
-        const ballot = await client.govGet(
-          `/gov/members/proposals/${args.proposalId}/ballots/${signed.memberId}`,
-          z.object({ script: z.string() }),
-        );
-        if (!ballot) {
-          await client.govPost(
-            `/gov/members/proposals/${args.proposalId}/ballots/${signed.memberId}:submit`,
-            signed.body,
-            proposalResponse,
-          );
+        // CCF answers with the recorded ballot's source (text/javascript). Submitting the same ballot again is
+        // answered 200 without re-evaluation, so a retry after the ballot was recorded is harmless either way.
+        const path = `/gov/members/proposals/${args.proposalId}/ballots/${signed.memberId}`;
+        const recorded = await client.govGetText(path);
+        if (recorded === undefined) {
+          await client.govPost(`${path}:submit`, signed.body, proposalResponse);
         }
         const proposal = await client.govGet(`/gov/members/proposals/${args.proposalId}`, proposalResponse);
         return observeProposal(proposal!, true);
@@ -742,7 +766,13 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
             signed.body,
             recoveryShareResponse,
           );
-          return { member: args.member, outcome: 'accepted', ...reply! };
+          return {
+            member: args.member,
+            outcome: 'accepted',
+            message: reply!.message,
+            submittedCount: reply!.submittedCount,
+            recoveryThreshold: reply!.recoveryThreshold,
+          };
         } catch (err) {
           // CCF answers 500 when the submitted shares do not combine, and forgets all of them.
           if (err instanceof CcfHttpError && err.status === 500) {
@@ -869,6 +899,32 @@ async function exists(file: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** A CCF ledger file not (yet) known committed: `ledger_<first>` or `ledger_<first>-<last>`, no suffix. */
+const UNCOMMITTED_LEDGER_FILE = /^ledger_\d+(-\d+)?$/;
+
+/**
+ * Copies the uncommitted ledger files of `sources` into `target`, each to a temporary name and then renamed,
+ * so a copy cut off by a crash is never taken for a file. A file already there is left alone: it is either
+ * our finished copy or, if the node ran, the node's own. The sources are only read.
+ */
+async function copyUncommittedLedgerFiles(sources: string[], target: string): Promise<string[]> {
+  const copied: string[] = [];
+  await mkdir(target, { recursive: true });
+  for (const source of sources) {
+    const names = await readdir(source).catch(() => [] as string[]);
+    for (const name of names.filter((n) => UNCOMMITTED_LEDGER_FILE.test(n)).sort()) {
+      const destination = path.join(target, name);
+      if (await exists(destination)) continue;
+      const temporary = `${destination}.copying`;
+      await cp(path.join(source, name), temporary, { preserveTimestamps: true, force: true });
+      await chmod(temporary, 0o644);
+      await rename(temporary, destination);
+      copied.push(path.join(source, name));
+    }
+  }
+  return copied;
 }
 
 async function waitForFile(file: string, timeoutMs: number): Promise<string> {

@@ -79,6 +79,14 @@ export class CcfNodeClient {
     return parseResponse(schema, this.json(response, `GET ${path}`), `GET ${path}`);
   }
 
+  /** GET a governance endpoint that answers with text (a ballot is its JavaScript source); `undefined` for 404. */
+  async govGetText(path: string): Promise<string | undefined> {
+    const response = await this.request('GET', path, { 'api-version': GOV_API_VERSION });
+    if (response.status === 404) return undefined;
+    this.check(response, `GET ${path}`);
+    return response.data;
+  }
+
   /** POST a signed COSE_Sign1 governance request. A schema of `null` expects an empty 204. */
   async govPost<S extends z.ZodType>(path: string, body: Buffer, schema: S | null): Promise<z.infer<S> | undefined> {
     const response = await this.send('POST', path, { 'api-version': GOV_API_VERSION }, body);

@@ -32,11 +32,19 @@ export const nodeStateResponse = z.object({
 export const SERVICE_STATUSES = ['Opening', 'Open', 'WaitingForRecoveryShares', 'Recovering'] as const;
 export type ServiceStatus = (typeof SERVICE_STATUSES)[number];
 
+/**
+ * The OpenAPI declares `primary_id` a required NodeId, but CCF serialises an optional one: `null` while no
+ * leader is known, during an election (microsoft/CCF src/node/rpc/call_types.h GetNetworkInfo::Out,
+ * src/kv/kv_types.h ConsensusDetails; tests/infra/network.py polls until it is not None). `current_view` is
+ * optional in the same structure.
+ */
+const primaryId = hex64.nullable();
+
 export const networkInfoResponse = z.object({
   service_status: z.enum(SERVICE_STATUSES),
   service_certificate: z.string(),
-  current_view: uint,
-  primary_id: hex64,
+  current_view: uint.nullish(),
+  primary_id: primaryId,
   recovery_count: uint,
   current_service_create_txid: txid,
 });
@@ -45,7 +53,7 @@ export const serviceConfigurationResponse = z.object({ recovery_threshold: uint 
 
 export const consensusResponse = z.object({
   details: z.object({
-    primary_id: hex64,
+    primary_id: primaryId,
     current_view: uint,
     membership_state: z.enum(['Active', 'Retired']),
     leadership_state: z.string().optional(),
@@ -72,10 +80,12 @@ export const stateDigestResponse = z.object({ memberId: hex64, stateDigest: hex6
 
 export const encryptedShareResponse = z.object({ encryptedShare: z.base64() });
 
+/** recovery.h: the same body for every api-version; `fullKeySubmitted` since CCF 6 (#6705). */
 export const recoveryShareResponse = z.object({
   message: z.string(),
   submittedCount: uint,
   recoveryThreshold: uint,
+  fullKeySubmitted: z.boolean().optional(),
 });
 
 /** CCF's error body; both the node API's CCFError and the governance API's ErrorResponse have this shape. */

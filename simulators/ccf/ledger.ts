@@ -4,12 +4,18 @@
  * with JSON content, so that which files survive on which node decides its `last_signed_seqno`, exactly as
  * in a real recovery. The first chunk carries what CCF keeps in its public KV and recovery needs: the
  * service identity, recovery_count, view, members, their encrypted recovery shares and the threshold.
+ *
+ * Read as CCF reads them (microsoft/CCF `src/host/ledger.h`, the read-only scan that logs "Read-only ledger
+ * file {} is ignored as not committed"; `cchost_config.json`: "only '.committed' files will be read from these
+ * directories"): every ledger file of `ledger.directory`, only `.committed` ones of `ledger.read_only_directories`.
+ * A crashed node's last file is usually uncommitted and holds its newest signatures (commit trails the
+ * signatures), so a recovery that leaves it in a read-only directory recovers less than the service committed.
  */
 import { constants as cryptoConstants, createHash, publicEncrypt, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createEncryptionKeyPair, createMemberIdentity, createServiceIdentity, type Identity } from '../../shared/pki';
-import { memberIdOf } from '../../shared/cose';
+import { certificateFingerprint } from './cose';
 
 export const LEDGER_FORMAT = 'ledger-dr/ccf-simulator-ledger/1';
 const CHUNK = 100;
@@ -53,12 +59,24 @@ export interface LedgerContents {
 const LEDGER_FILE = /^ledger_(\d+)(?:-(\d+))?(\.committed)?$/;
 const SNAPSHOT_FILE = /^snapshot_(\d+)_(\d+)\.committed$/;
 
-/** Reads every ledger chunk in `dirs` (the writable directory and the read-only ones) and the newest snapshot. */
-export function readLedger(dirs: string[], snapshotDirs: string[] = []): LedgerContents {
+/**
+ * What a node started with this ledger configuration recovers: every chunk in `directory`, the committed
+ * chunks of `readOnlyDirectories`, and the newest snapshot.
+ */
+export function readLedger(
+  directory: string,
+  readOnlyDirectories: string[] = [],
+  snapshotDirs: string[] = [],
+): LedgerContents {
   const result: LedgerContents = { lastSignedSeqno: 0, lastSeqno: 0, snapshotSeqno: 0, files: 0 };
-  for (const dir of dirs) {
+  const sources = [
+    { dir: directory, committedOnly: false },
+    ...readOnlyDirectories.map((dir) => ({ dir, committedOnly: true })),
+  ];
+  for (const { dir, committedOnly } of sources) {
     for (const name of safeList(dir)) {
-      if (!LEDGER_FILE.test(name)) continue;
+      const match = LEDGER_FILE.exec(name);
+      if (!match || (committedOnly && !match[3])) continue;
       const chunk = JSON.parse(readFileSync(path.join(dir, name), 'utf8')) as Chunk;
       if (chunk.format !== LEDGER_FORMAT) throw new Error(`${path.join(dir, name)}: not a simulator ledger file`);
       result.files++;
@@ -89,6 +107,11 @@ export interface CrashedNetworkNode {
   id: string;
   port: number;
   lastSignedSeqno: number;
+  /**
+   * Where this node's committed files end; the rest, up to and past `lastSignedSeqno`, is its uncommitted
+   * tail. By default the last whole chunk before `lastSignedSeqno`, as commit trails the newest signatures.
+   */
+  committedSeqno?: number;
   snapshotSeqno?: number;
 }
 
@@ -135,7 +158,7 @@ export async function createCrashedNetwork(options: {
     const identity: Identity = await createMemberIdentity(`member${i}`);
     const encryption = createEncryptionKeyPair();
     const share = randomBytes(32);
-    const memberId = memberIdOf(identity.certificatePem);
+    const memberId = certificateFingerprint(identity.certificatePem);
     members.push({
       memberId,
       certificateFile: write(path.join(dir, 'members', `member${i}_cert.pem`), identity.certificatePem),
@@ -168,7 +191,12 @@ export async function createCrashedNetwork(options: {
     const snapshotsDirectory = path.join(dir, 'nodes', node.id, 'snapshots');
     mkdirSync(ledgerDirectory, { recursive: true });
     mkdirSync(snapshotsDirectory, { recursive: true });
-    writeLedger(ledgerDirectory, node.lastSignedSeqno, meta);
+    writeLedger(
+      ledgerDirectory,
+      node.lastSignedSeqno,
+      node.committedSeqno ?? defaultCommitted(node.lastSignedSeqno),
+      meta,
+    );
     if (node.snapshotSeqno !== undefined) {
       const s = node.snapshotSeqno;
       writeFileSync(
@@ -181,15 +209,40 @@ export async function createCrashedNetwork(options: {
   return { previousServiceCertificateFile, previousServiceKeyFile, members, nodes };
 }
 
-/** Committed chunks up to the last signature, then an uncommitted tail of unsigned entries (lost on recovery). */
-function writeLedger(dir: string, lastSigned: number, meta: LedgerService): void {
-  for (let first = 1; first <= lastSigned; first += CHUNK) {
-    const last = Math.min(first + CHUNK - 1, lastSigned);
-    const signatures: number[] = [];
-    for (let s = first; s <= last; s++) if (s % SIGNATURE_EVERY === 0 || s === lastSigned) signatures.push(s);
-    const chunk: Chunk = { format: LEDGER_FORMAT, first, last, signatures, ...(first === 1 ? { service: meta } : {}) };
+function defaultCommitted(lastSigned: number): number {
+  return Math.max(0, Math.ceil(lastSigned / CHUNK) - 1) * CHUNK;
+}
+
+/**
+ * Committed chunks up to `committed`, then one uncommitted tail with the remaining entries: its signatures up
+ * to `lastSigned`, and three unsigned entries after it (lost on recovery, as CCF rolls back to the last signature).
+ */
+function writeLedger(dir: string, lastSigned: number, committed: number, meta: LedgerService): void {
+  if (committed > lastSigned) throw new Error(`committedSeqno ${committed} is past lastSignedSeqno ${lastSigned}`);
+  const signaturesIn = (first: number, last: number) => {
+    const out: number[] = [];
+    for (let s = first; s <= Math.min(last, lastSigned); s++)
+      if (s % SIGNATURE_EVERY === 0 || s === lastSigned) out.push(s);
+    return out;
+  };
+  for (let first = 1; first <= committed; first += CHUNK) {
+    const last = Math.min(first + CHUNK - 1, committed);
+    const chunk: Chunk = {
+      format: LEDGER_FORMAT,
+      first,
+      last,
+      signatures: signaturesIn(first, last),
+      ...(first === 1 ? { service: meta } : {}),
+    };
     writeFileSync(path.join(dir, `ledger_${first}-${last}.committed`), JSON.stringify(chunk));
   }
-  const tail: Chunk = { format: LEDGER_FORMAT, first: lastSigned + 1, last: lastSigned + 3, signatures: [] };
-  writeFileSync(path.join(dir, `ledger_${lastSigned + 1}`), JSON.stringify(tail));
+  const first = committed + 1;
+  const tail: Chunk = {
+    format: LEDGER_FORMAT,
+    first,
+    last: lastSigned + 3,
+    signatures: signaturesIn(first, lastSigned),
+    ...(first === 1 ? { service: meta } : {}),
+  };
+  writeFileSync(path.join(dir, `ledger_${first}`), JSON.stringify(tail));
 }

@@ -9,8 +9,10 @@ import { writeFileSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import path from 'node:path';
+import Ajv from 'ajv';
 import { z } from 'zod';
-import { decodeGovernanceRequest, verifyGovernanceRequest, type DecodedGovernanceRequest } from '../../shared/cose';
+import { EnvelopeError, openEnvelope, signatureVerifies, type GovernanceEnvelope } from './cose';
 import { createNodeCertificate, createServiceIdentity, type Identity } from '../../shared/pki';
 import { readLedger, type LedgerService } from './ledger';
 
@@ -33,6 +35,8 @@ export interface NodeFaults {
   malformed?: boolean;
   stuckReadingPublicLedger?: boolean;
   consensusDisagree?: boolean;
+  /** This node is in an election: it knows no primary (`primary_id: null`), as Raft clears its leader then. */
+  electing?: boolean;
 }
 export interface ServiceFaults {
   failNextShareCombination?: number;
@@ -84,6 +88,8 @@ interface Service {
   nodes: SimNode[];
   primary?: SimNode;
   proposals: Map<string, Proposal>;
+  /** `created_at:signature` of recent proposal requests, for replay detection. */
+  recentProposals: Map<string, string>;
   shares: Map<string, Buffer>;
   stateDigest: string;
   acked: Set<string>;
@@ -142,6 +148,11 @@ export class LaunchError extends Error {
   }
 }
 
+// microsoft/CCF doc/host_config_schema/cchost_config.json, vendored unmodified (test/reference/ccf/SOURCE.md).
+const validCchostConfig = new Ajv({ strict: false, allErrors: false }).compile(
+  JSON.parse(readFileSync(path.resolve(__dirname, '../../test/reference/ccf/cchost_config.json'), 'utf8')) as object,
+);
+
 const hex = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const pem = (text: string) => text.replace(/\r/g, '').trim();
 
@@ -183,6 +194,18 @@ export class CcfSimulator {
     raw: unknown,
     launcherStartedAt = Date.now(),
   ): Promise<{ nodeId: string; address: string; type: NodeType }> {
+    // cchost refuses a configuration its schema does not accept (additionalProperties are false throughout).
+    if (!validCchostConfig(raw)) {
+      const issue = validCchostConfig.errors![0]!;
+      const params = issue.params as { missingProperty?: string; additionalProperty?: string };
+      const field = [...issue.instancePath.split('/').slice(1), params.missingProperty ?? params.additionalProperty]
+        .filter(Boolean)
+        .join('.');
+      throw new LaunchError(
+        400,
+        `invalid cchost configuration: ${field || '(top level)'}: ${issue.message ?? 'invalid'}`,
+      );
+    }
     const parsed = cchostConfig.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -219,7 +242,7 @@ export class CcfSimulator {
     const snapshotDirs = [config.snapshots?.directory, config.snapshots?.read_only_directory].filter(
       (d): d is string => !!d,
     );
-    const ledger = readLedger([config.ledger.directory, ...config.ledger.read_only_directories], snapshotDirs);
+    const ledger = readLedger(config.ledger.directory, config.ledger.read_only_directories, snapshotDirs);
     if (!ledger.service)
       throw new LaunchError(
         400,
@@ -240,6 +263,7 @@ export class CcfSimulator {
       recoveryCount: ledger.service.recoveryCount,
       nodes: [],
       proposals: new Map(),
+      recentProposals: new Map(),
       shares: new Map(),
       stateDigest: hex(randomBytes(32)),
       acked: new Set(),
@@ -307,7 +331,7 @@ export class CcfSimulator {
     serviceKeyPem: string;
   }): Promise<void> {
     const identity = { certificatePem: options.serviceCertificatePem, privateKeyPem: options.serviceKeyPem };
-    const ledger = readLedger([options.nodes[0]!.ledgerDirectory]);
+    const ledger = readLedger(options.nodes[0]!.ledgerDirectory);
     if (!ledger.service) throw new LaunchError(400, 'no ledger found for the previous service');
     const service: Service = {
       identity,
@@ -321,6 +345,7 @@ export class CcfSimulator {
       recoveryCount: ledger.service.recoveryCount,
       nodes: [],
       proposals: new Map(),
+      recentProposals: new Map(),
       shares: new Map(),
       stateDigest: hex(randomBytes(32)),
       acked: new Set(),
@@ -330,7 +355,7 @@ export class CcfSimulator {
       const node = await this.openNode(n.address, 'Previous', identity);
       node.service = service;
       node.state = 'PartOfNetwork';
-      node.lastSignedSeqno = readLedger([n.ledgerDirectory]).lastSignedSeqno;
+      node.lastSignedSeqno = readLedger(n.ledgerDirectory).lastSignedSeqno;
       node.previous = { view: service.view };
       service.nodes.push(node);
     }
@@ -465,7 +490,7 @@ export class CcfSimulator {
     const url = new URL(req.url ?? '/', 'https://node');
     const faults = this.faults.get(node.address) ?? {};
     if (faults.slowMs) await new Promise((r) => setTimeout(r, faults.slowMs));
-    let reply: { status: number; body?: unknown; raw?: string };
+    let reply: { status: number; body?: unknown; raw?: string; contentType?: string };
     if (faults.http5xx) {
       if (typeof faults.http5xx === 'number') faults.http5xx = faults.http5xx - 1 || undefined;
       reply = error(503, 'ServiceUnavailable', 'injected fault: node unavailable');
@@ -482,7 +507,7 @@ export class CcfSimulator {
     }
     const text = reply.raw ?? (reply.body === undefined ? '' : JSON.stringify(reply.body));
     const headers: Record<string, string> = {};
-    if (text) headers['content-type'] = 'application/json';
+    if (text) headers['content-type'] = reply.contentType ?? 'application/json';
     if (req.method === 'POST' && reply.status < 300 && node.service) {
       headers['x-ms-ccf-transaction-id'] = `${node.service.view}.${++node.service.seqno}`;
     }
@@ -504,6 +529,7 @@ export class CcfSimulator {
     const primary = this.primaryOf(node);
     const view =
       node.previous && this.faults.get(node.address)?.consensusDisagree ? node.previous.view + 1 : (service?.view ?? 0);
+    const electing = !!this.faults.get(node.address)?.electing || (!!service && Date.now() < service.electionUntil);
     const info = (n: SimNode) => ({
       node_id: n.nodeId,
       status: n.state === 'Pending' ? 'Pending' : 'Trusted',
@@ -529,14 +555,14 @@ export class CcfSimulator {
         };
       case '/node/network':
         if (!service || !primary) return error(503, 'ServiceUnavailable', 'this node is not part of a service yet');
-        if (Date.now() < service.electionUntil) return error(503, 'ServiceUnavailable', 'election in progress');
         return {
           status: 200,
           body: {
             service_status: service.status,
             service_certificate: service.identity.certificatePem,
             current_view: view,
-            primary_id: primary.nodeId,
+            // CCF serialises its optional primary as null while no leader is known (call_types.h, GetNetworkInfo).
+            primary_id: electing ? null : primary.nodeId,
             recovery_count: service.recoveryCount,
             service_data: {},
             current_service_create_txid: service.createTxid,
@@ -562,7 +588,8 @@ export class CcfSimulator {
               acks: {},
               membership_state: 'Active',
               leadership_state: (disagree ? node : primary) === node ? 'Leader' : 'Follower',
-              primary_id: disagree ? node.nodeId : primary.nodeId,
+              // kv_types.h ConsensusDetails: an optional leader, null during an election.
+              primary_id: electing ? null : disagree ? node.nodeId : primary.nodeId,
               current_view: view,
               ticking: true,
             },
@@ -614,7 +641,7 @@ export class CcfSimulator {
     url: URL,
     contentType: string | null,
     body: Buffer,
-  ): { status: number; body?: unknown } {
+  ): { status: number; body?: unknown; raw?: string; contentType?: string } {
     if (url.searchParams.get('api-version') !== '2024-07-01') {
       return error(400, 'UnsupportedApiVersionValue', 'api-version must be 2024-07-01');
     }
@@ -639,8 +666,11 @@ export class CcfSimulator {
           : error(404, 'ProposalNotFound', 'no such proposal');
       }
       if ((m = /^\/gov\/members\/proposals\/([a-f0-9]{64})\/ballots\/([a-f0-9]{64})$/.exec(p))) {
+        // proposals.h get_ballot: the stored ballot itself, as text/javascript, not wrapped in JSON.
         const script = service.proposals.get(m[1]!)?.ballots.get(m[2]!);
-        return script ? { status: 200, body: { script } } : error(404, 'VoteNotFound', 'no ballot from this member');
+        return script
+          ? { status: 200, raw: script, contentType: 'text/javascript' }
+          : error(404, 'VoteNotFound', `Member ${m[2]} has not voted for proposal ${m[1]}.`);
       }
       if ((m = /^\/gov\/recovery\/encrypted-shares\/([a-f0-9]{64})$/.exec(p))) {
         const member = service.ledger.members.find((x) => x.memberId === m![1]);
@@ -657,7 +687,7 @@ export class CcfSimulator {
     const routes: [
       RegExp,
       string,
-      (r: DecodedGovernanceRequest, memberId: string, m: RegExpExecArray) => { status: number; body?: unknown },
+      (r: GovernanceEnvelope, memberId: string, m: RegExpExecArray) => { status: number; body?: unknown },
     ][] = [
       [
         /^\/gov\/members\/state-digests\/([a-f0-9]{64}):update$/,
@@ -675,7 +705,7 @@ export class CcfSimulator {
           return { status: 204 };
         },
       ],
-      [/^\/gov\/members\/proposals:create$/, 'proposal', (r, id) => this.createProposal(service, r, id, body)],
+      [/^\/gov\/members\/proposals:create$/, 'proposal', (r, id) => this.createProposal(service, r, id)],
       [
         /^\/gov\/members\/proposals\/([a-f0-9]{64})\/ballots\/([a-f0-9]{64}):submit$/,
         'ballot',
@@ -690,14 +720,15 @@ export class CcfSimulator {
     for (const [pattern, msgType, handle] of routes) {
       const match = pattern.exec(p);
       if (!match) continue;
-      let request: DecodedGovernanceRequest;
+      let request: GovernanceEnvelope;
       try {
-        request = decodeGovernanceRequest(body);
+        request = openEnvelope(body);
       } catch (err) {
+        if (!(err instanceof EnvelopeError)) throw err;
         return error(400, 'InvalidCoseSign1', (err as Error).message);
       }
       const member = service.ledger.members.find((x) => x.memberId === request.kid);
-      if (!member || !verifyGovernanceRequest(request, member.certificate)) {
+      if (!member || !signatureVerifies(request, member.certificate)) {
         return error(
           401,
           'InvalidAuthenticationInfo',
@@ -714,15 +745,21 @@ export class CcfSimulator {
     return error(404, 'ResourceNotFound', `unknown path ${p}`);
   }
 
-  private createProposal(service: Service, request: DecodedGovernanceRequest, memberId: string, body: Buffer) {
+  private createProposal(service: Service, request: GovernanceEnvelope, memberId: string) {
     if (service.status !== 'Recovering') return error(403, 'ServiceNotRecovering', `the service is ${service.status}`);
     const content = parseJson(request.payload) as { actions?: { name: string; args?: unknown }[] } | undefined;
     if (!Array.isArray(content?.actions))
       return error(400, 'ProposalFailedToValidate', 'payload must be {"actions": [...]}');
-    // CCF treats a resubmission of the same signed request as the same proposal.
-    const proposalId = hex(body);
-    const existing = service.proposals.get(proposalId);
-    if (existing) return { status: 200, body: proposalBody(existing) };
+    // proposals.h create_proposal: the id binds the request's signature to the state it was read at, and a
+    // request seen before (same created_at and signature, kept in cose_recent_proposals) is a 400 ProposalReplay.
+    const replayKey = `${String(request.createdAt).padStart(10, '0')}:${hex(request.signature)}`;
+    const seen = service.recentProposals.get(replayKey);
+    if (seen) return error(400, 'ProposalReplay', `Proposal submission replay, already exists as proposal ${seen}`);
+    const proposalId = createHash('sha256')
+      .update(`${service.seqno}`)
+      .update(createHash('sha256').update(request.signature).digest())
+      .digest('hex');
+    service.recentProposals.set(replayKey, proposalId);
     const proposal: Proposal = {
       proposalId,
       proposerId: memberId,
@@ -734,15 +771,20 @@ export class CcfSimulator {
     return { status: 200, body: proposalBody(proposal) };
   }
 
-  private submitBallot(service: Service, request: DecodedGovernanceRequest, memberId: string, proposalId: string) {
+  private submitBallot(service: Service, request: GovernanceEnvelope, memberId: string, proposalId: string) {
     const proposal = service.proposals.get(proposalId);
     if (!proposal) return error(404, 'ProposalNotFound', 'no such proposal');
     if (request.proposalId !== proposalId)
       return error(400, 'InvalidCoseSign1', 'ccf.gov.msg.proposal_id does not match the path');
-    if (proposal.state !== 'Open') return error(400, 'ProposalNotOpen', `the proposal is ${proposal.state}`);
-    if (proposal.ballots.has(memberId)) return error(400, 'VoteAlreadyExists', 'this member has already voted');
     const script = (parseJson(request.payload) as { ballot?: unknown } | undefined)?.ballot;
     if (typeof script !== 'string') return error(400, 'InvalidBallot', 'payload must be {"ballot": "<script>"}');
+    // proposals.h submit_ballot: the same ballot again is answered with the proposal as it stands (no
+    // re-evaluation); a different one is refused.
+    const previous = proposal.ballots.get(memberId);
+    if (previous === script) return { status: 200, body: proposalBody(proposal) };
+    if (previous !== undefined)
+      return error(400, 'VoteAlreadyExists', `Different ballot already submitted by ${memberId} for ${proposalId}.`);
+    if (proposal.state !== 'Open') return error(400, 'ProposalNotOpen', `the proposal is ${proposal.state}`);
     proposal.ballots.set(memberId, script);
     const votes = [...proposal.ballots].map(([id, s]) => [id, /return\s+true/.test(s)] as const);
     const yes = votes.filter(([, v]) => v).length;
@@ -782,18 +824,19 @@ export class CcfSimulator {
     }
   }
 
-  private submitShare(service: Service, request: DecodedGovernanceRequest, memberId: string) {
+  private submitShare(service: Service, request: GovernanceEnvelope, memberId: string) {
     if (service.status !== 'WaitingForRecoveryShares') {
-      return error(403, 'ServiceNotWaitingForRecoveryShares', `the service is ${service.status}`);
+      return error(403, 'ServiceNotWaitingForRecoveryShares', 'Service is not waiting for recovery shares.');
     }
     const share = (parseJson(request.payload) as { share?: unknown } | undefined)?.share;
     if (typeof share !== 'string') return error(400, 'InvalidInput', 'payload must be {"share": "<base64>"}');
     service.shares.set(memberId, Buffer.from(share, 'base64'));
     const threshold = service.ledger.recoveryThreshold;
     const submitted = service.shares.size;
-    const message = `${submitted}/${threshold} recovery shares successfully submitted.`;
-    if (submitted < threshold)
-      return { status: 200, body: { message, submittedCount: submitted, recoveryThreshold: threshold } };
+    // recovery.h submit_recovery_share: the reply text, with no full stop, and `fullKeySubmitted` (#6705).
+    const message = `${submitted}/${threshold} recovery shares successfully submitted`;
+    const reply = { submittedCount: submitted, recoveryThreshold: threshold, fullKeySubmitted: false };
+    if (submitted < threshold) return { status: 200, body: { message, ...reply } };
 
     const combines = [...service.shares].every(
       ([id, s]) => service.ledger.members.find((x) => x.memberId === id)?.shareSha256 === hex(s),
@@ -802,20 +845,16 @@ export class CcfSimulator {
     if (!combines || injected) {
       if (injected) this.serviceFaults.failNextShareCombination! -= 1;
       service.shares.clear();
-      return error(
-        500,
-        'InternalError',
-        'Failed to recover private ledger: the submitted recovery shares do not combine; all shares were cleared',
-      );
+      // Upstream clears every submitted share when they do not combine.
+      return error(500, 'InternalError', 'Failed to initiate private recovery.');
     }
     service.shares.clear();
     this.startPrivateRecovery(service);
     return {
       status: 200,
       body: {
-        message: `${message} End of recovery procedure initiated.`,
-        submittedCount: submitted,
-        recoveryThreshold: threshold,
+        message: `${message}\nEnd of recovery procedure initiated`,
+        ...reply,
       },
     };
   }
