@@ -779,6 +779,9 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
             return { member: args.member, outcome: 'combination-failed', message: err.message };
           }
           // The threshold was reached between the check above and this submission.
+          if (err instanceof CcfHttpError && err.code === 'NodeAlreadyRecovering') {
+            return { member: args.member, outcome: 'already-combined', message: err.message };
+          }
           if (err instanceof CcfHttpError && err.status === 403) {
             const { service_status: status } = await client.get('/node/network', networkInfoResponse);
             if (status === 'Open') {

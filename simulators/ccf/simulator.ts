@@ -828,6 +828,8 @@ export class CcfSimulator {
     if (service.status !== 'WaitingForRecoveryShares') {
       return error(403, 'ServiceNotWaitingForRecoveryShares', 'Service is not waiting for recovery shares.');
     }
+    if (service.nodes.some((n) => n.state === 'ReadingPrivateLedger'))
+      return error(403, 'NodeAlreadyRecovering', 'Node is already recovering private ledger.');
     const share = (parseJson(request.payload) as { share?: unknown } | undefined)?.share;
     if (typeof share !== 'string') return error(400, 'InvalidInput', 'payload must be {"share": "<base64>"}');
     service.shares.set(memberId, Buffer.from(share, 'base64'));

@@ -19,6 +19,8 @@ import { scratchDir, writeConfig } from './temporal';
 export interface CcfTestNode {
   id: string;
   lastSignedSeqno: number;
+  /** Where the node's committed files end (see the simulator's fixture); the rest is its uncommitted tail. */
+  committedSeqno?: number;
   snapshotSeqno?: number;
 }
 
@@ -48,6 +50,7 @@ export async function createCcfTestNetwork(
     /** Configure the previous service identity as some other certificate. */
     previousIdentityFile?: string;
     alerts?: LedgerDrConfig['alerts'];
+    cchostOverlay?: Record<string, unknown>;
   },
 ): Promise<CcfTestNetwork> {
   const dir = scratchDir(`ccf-${options.name}`);
@@ -80,6 +83,7 @@ export async function createCcfTestNetwork(
           backupDirectory,
           serviceCertificateDestinations: [certificateDestination],
           launcher: { start: `${cchost} --config {{config}}`, stop: `${cchost} stop --config {{config}}` },
+          ...(options.cchostOverlay ? { cchostOverlay: options.cchostOverlay } : {}),
           members: members.map((m) => ({
             name: m.name,
             certificateFile: m.certificateFile,
@@ -158,8 +162,8 @@ export class TestMember {
     this.memberId = memberIdOf(this.certificate);
   }
 
-  private async post(pathname: string, msgType: GovMsgType, payload: unknown, proposalId?: string) {
-    const body = signGovernanceRequest({
+  sign(msgType: GovMsgType, payload: unknown, proposalId?: string): Buffer {
+    return signGovernanceRequest({
       signingKeyPem: this.signingKey,
       certificatePem: this.certificate,
       msgType,
@@ -167,11 +171,18 @@ export class TestMember {
       proposalId,
       payload: JSON.stringify(payload),
     });
+  }
+
+  send(pathname: string, body: Buffer) {
     return axios.post(`${this.nodeUrl}${pathname}?api-version=2024-07-01`, body, {
       headers: { 'content-type': 'application/cose' },
       httpsAgent: new https.Agent({ ca: this.serviceCertificate }),
       validateStatus: () => true,
     });
+  }
+
+  private async post(pathname: string, msgType: GovMsgType, payload: unknown, proposalId?: string) {
+    return this.send(pathname, this.sign(msgType, payload, proposalId));
   }
 
   async proposeOpen(previousIdentity: string): Promise<string> {
@@ -187,11 +198,14 @@ export class TestMember {
     return (res.data as { proposalId: string }).proposalId;
   }
 
-  async vote(proposalId: string): Promise<void> {
+  async vote(
+    proposalId: string,
+    ballot = 'export function vote (proposal, proposerId) { return true }',
+  ): Promise<void> {
     const res = await this.post(
       `/gov/members/proposals/${proposalId}/ballots/${this.memberId}:submit`,
       GOV_MSG.ballot,
-      { ballot: 'export function vote (proposal, proposerId) { return true }' },
+      { ballot },
       proposalId,
     );
     if (res.status !== 200) throw new Error(`ballot refused: ${res.status} ${JSON.stringify(res.data)}`);

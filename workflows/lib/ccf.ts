@@ -33,6 +33,9 @@ export function assessServiceHealth(views: ConsensusView[]): ServiceHealth {
   }
   const best = [...counts.values()].sort((a, b) => b.nodes.length - a.nodes.length)[0];
   const reachable = views.filter((v) => v.reachable).length;
+  // CCF reports `primary_id: null` while a node is in an election: alive, but following no one.
+  const electing = views.filter((v) => v.reachable && v.primaryId === undefined).length;
+  const answered = `${reachable} answered${electing ? `, ${electing} of them with no primary (in an election)` : ''}`;
   if (best && best.nodes.length >= majority) {
     return {
       healthy: true,
@@ -44,8 +47,8 @@ export function assessServiceHealth(views: ConsensusView[]): ServiceHealth {
   return {
     healthy: false,
     reason: best
-      ? `at most ${best.nodes.length} of ${views.length} nodes agree on a primary (${majority} needed); ${reachable} answered`
-      : `no node of ${views.length} reports a primary; ${reachable} answered`,
+      ? `at most ${best.nodes.length} of ${views.length} nodes agree on a primary (${majority} needed); ${answered}`
+      : `no node of ${views.length} reports a primary; ${answered}`,
   };
 }
 
