@@ -4,7 +4,7 @@
  * members sign (in drill mode, with keys from configuration). Each activity is safe to retry: launches are
  * guarded, proposals and ballots are looked up before they are sent, and backups are never overwritten.
  */
-import { constants as cryptoConstants, createHash, privateDecrypt } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, chmod, cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -22,6 +22,7 @@ import { networkOfKind } from '../config/networks';
 import { withHeartbeats } from '../heartbeat';
 import { createExecutor } from '../hosts/executor';
 import { CcfHttpError, CcfNodeClient, CcfUnreachableError } from './client';
+import { decryptRecoveryShare } from './recovery-share';
 import { backupFolder, nodeWorkFiles, RECOVERY_ID, rpcAddress, type CcfRole } from './layout';
 import {
   consensusResponse,
@@ -741,10 +742,7 @@ export function createCcfActivities(deps: { config: LedgerDrConfig }) {
         const key = await readSecret(member.encryptionKey, `${field}.encryptionKey`);
         let share: Buffer;
         try {
-          share = privateDecrypt(
-            { key: key.reveal(), padding: cryptoConstants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
-            Buffer.from(encrypted.encryptedShare, 'base64'),
-          );
+          share = decryptRecoveryShare(encrypted.encryptedShare, key.reveal());
         } catch {
           throw ApplicationFailure.nonRetryable(
             `${field}.encryptionKey: cannot decrypt member ${args.member}'s recovery share with this key; check it is the member's share-encryption private key`,
