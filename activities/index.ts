@@ -7,6 +7,7 @@ import type { LedgerDrConfig } from '../shared/config';
 import { createAlertActivities } from './alerts/activities';
 import { createCantonActivities } from './canton/activities';
 import { createCantonSnapshotActivities } from './canton/data-snapshot';
+import { createCantonLsuActivities } from './canton/lsu';
 import { createCcfActivities } from './ccf/activities';
 import { createCordaActivities } from './corda/activities';
 import { createConfigActivities } from './config/activities';
@@ -26,6 +27,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createCcfActivities(deps),
     ...createCantonActivities(deps),
     ...createCantonSnapshotActivities(deps),
+    ...createCantonLsuActivities(deps),
     ...createCordaActivities(deps),
   };
 }
@@ -57,6 +59,7 @@ export type {
   ValidatorProbe,
 } from './canton/activities';
 export type { HealthEvidence, SnapshotRequest } from './canton/data-snapshot';
+export type { LastEvent, LsuOutcome, LsuParameters, SequencerSuccessor } from './canton/lsu';
 export type {
   AutomaticRecovery,
   CheckpointArchive,

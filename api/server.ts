@@ -27,6 +27,7 @@ import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
 import { createCodec, createDataConverter } from '../shared/codec';
 import { findNetwork, networkName, type LedgerDrConfig } from '../shared/config';
+import { HOST_NAME, PHYSICAL_SYNCHRONIZER_ID, SEQUENCER_ID } from '../shared/canton-ids';
 import { PROCEDURES, procedureWorkflowId } from '../shared/procedures';
 import type { ProcedureReport } from '../shared/report';
 import { reportToHtml, reportToMarkdown } from '../shared/report-render';
@@ -437,6 +438,26 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     CAN.approve,
     z.strictObject({ timestamp: z.iso.datetime() }),
     'Give a canton-network-recovery the timestamp the super validators agreed on',
+  );
+  steer(
+    'lsu-parameters',
+    'lsuParameters',
+    CAN.approve,
+    z.strictObject({
+      newPhysicalSynchronizerId: z.string().regex(PHYSICAL_SYNCHRONIZER_ID),
+      sequencerSuccessors: z
+        .array(
+          z.strictObject({
+            sequencerId: z.string().regex(SEQUENCER_ID),
+            host: z.string().regex(HOST_NAME),
+            port: z.number().int().min(1).max(65535),
+            tls: z.boolean().optional(),
+          }),
+        )
+        .min(1)
+        .max(100),
+    }),
+    'Give a canton-lsu-recovery the successor synchronizer and sequencers the super validators communicated',
   );
   steer('vote', 'vote', CAN.approve, z.strictObject({ member: z.string().min(1) }), "Report a member's ballot");
   steer(

@@ -279,6 +279,12 @@ export async function run(
       .option('--party <x500>', 'corda-recovery: the peer whose archive arrived')
       .option('--request-id <id>', 'corda-recovery: the manual-recovery request')
       .option('--path <file>', 'corda-recovery: where the sealed archive arrived')
+      .option('--synchronizer-id <psid>', 'canton-lsu-recovery: the new physical synchronizer id')
+      .option(
+        '--sequencer <id=host:port>',
+        'canton-lsu-recovery: a sequencer successor, e.g. SEQ::sv1::1220…=sequencer.sv1.example.com:443 (repeat for each)',
+        (value: string, previous: string[] = []) => [...previous, value],
+      )
       .action(async (id: string, opts: Record<string, string | undefined>) => {
         const result = expectOk(await send('POST', `${runPath(id)}/${path}`, build(opts)));
         print(result, () => (result as { result?: string }).result ?? 'done');
@@ -294,6 +300,14 @@ export async function run(
   }));
   steer('agree-timestamp', 'agree-timestamp', 'give the timestamp the super validators agreed on', (o) => ({
     timestamp: o.timestamp,
+  }));
+  steer('lsu-parameters', 'lsu-parameters', 'give the LSU parameters the super validators communicated', (o) => ({
+    newPhysicalSynchronizerId: o.synchronizerId,
+    sequencerSuccessors: ((o.sequencer as unknown as string[] | undefined) ?? []).map((s) => {
+      const [sequencerId, endpoint = ''] = s.split('=');
+      const port = Number(endpoint.slice(endpoint.lastIndexOf(':') + 1));
+      return { sequencerId, host: endpoint.slice(0, endpoint.lastIndexOf(':')), port };
+    }),
   }));
   steer('vote', 'vote', "report a member's ballot", (o) => ({ member: o.member }));
   steer('shares-submitted', 'shares-submitted', "report a member's recovery share", (o) => ({

@@ -187,7 +187,38 @@ export const CANTON_REONBOARD_VARIABLES = [
 /** Installing a data snapshot adds the extracted `domain_migration_dump.json` on the worker's disk. */
 export const CANTON_INSTALL_DUMP_VARIABLES = [...CANTON_LAUNCHER_VARIABLES, 'dumpFile'] as const;
 
+/** A roll-forward LSU runs a Canton console script: `{{script}}` is its text (a file holds it where a path is needed). */
+export const CANTON_CONSOLE_VARIABLES = ['network', 'script'] as const;
+
+const cantonLsuSettings = z.strictObject({
+  /**
+   * Prints when the participant last logged `Processing event at` (an ISO-8601 time; nothing when it has not),
+   * e.g. `docker logs --since 24h splice-validator-participant-1 2>&1 | grep 'Processing event at' | tail -1 | cut -c1-24`.
+   * The guide's sign that the node has caught up on the old synchronizer is that no new such line appears.
+   */
+  lastEventCommand: commandTemplate(CANTON_LAUNCHER_VARIABLES),
+  /**
+   * Runs a Canton console script against the participant, e.g.
+   * `printf %s {{script}} > /tmp/lsu.sc && docker exec -i splice-validator-participant-1 canton run /tmp/lsu.sc -c remote.conf`.
+   */
+  consoleCommand: commandTemplate(CANTON_CONSOLE_VARIABLES),
+  /** The console's name for the participant, and the alias of the global synchronizer it is connected to. */
+  participantReference: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'expected a Scala identifier such as participant' })
+    .default('participant'),
+  synchronizerAlias: z.string().min(1).default('global'),
+});
+
 const cantonSettings = z.strictObject({
+  /**
+   * The Splice release the validator runs, e.g. 0.4.15 (read from its `/api/validator/version` when absent):
+   * it decides how a broken global synchronizer is recovered (data snapshot before 0.6.2, roll-forward LSU after).
+   */
+  release: z
+    .string()
+    .regex(/^\d+\.\d+\.\d+$/, { error: 'expected a Splice release such as 0.4.15' })
+    .optional(),
   /** The current migration id: the participant database is `participant-<migrationId>`. */
   migrationId: z.number().int().min(0),
   /** The validator app, e.g. https://validator.example.com (the admin API lives under /api/validator). */
@@ -222,6 +253,8 @@ const cantonSettings = z.strictObject({
      */
     installMigrationDump: commandTemplate(CANTON_INSTALL_DUMP_VARIABLES).optional(),
   }),
+  /** How a roll-forward Logical Synchronizer Upgrade reaches the participant (Splice 0.6.2 and later). */
+  lsu: cantonLsuSettings.optional(),
   /** The super validator that sponsors a re-onboarding, and the validator party's hint. */
   sponsorSvUrl: httpUrl.optional(),
   partyHint: z.string().min(1).optional(),

@@ -10,6 +10,7 @@ export const PROCEDURES = {
   cantonRestore: { name: 'canton-restore', workflowType: 'cantonRestore' },
   cantonReonboard: { name: 'canton-reonboard', workflowType: 'cantonReonboard' },
   cantonNetworkRecovery: { name: 'canton-network-recovery', workflowType: 'cantonNetworkRecovery' },
+  cantonLsuRecovery: { name: 'canton-lsu-recovery', workflowType: 'cantonLsuRecovery' },
   cordaRecovery: { name: 'corda-recovery', workflowType: 'cordaRecovery' },
   cordaReconciliation: { name: 'corda-reconciliation', workflowType: 'cordaReconciliation' },
   networkPreflight: { name: 'network-preflight', workflowType: 'networkPreflight' },
@@ -30,10 +31,12 @@ export const CCF_RECOVERY_UPDATES = {
   sharesSubmitted: 'sharesSubmitted',
 } as const;
 
-/** Updates an operator sends to a running canton-network-recovery. */
+/** Updates an operator sends to a running canton-network-recovery or canton-lsu-recovery. */
 export const CANTON_UPDATES = {
   agreeTimestamp: 'agreeTimestamp',
   approve: 'approve',
+  /** canton-lsu-recovery: what the super validators communicated (successor synchronizer, sequencers). */
+  lsuParameters: 'lsuParameters',
 } as const;
 
 /** Updates an operator sends to a running corda-recovery. */

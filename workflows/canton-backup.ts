@@ -6,10 +6,11 @@
  *   1. Read the network from configuration.
  *   2. At once: pg_dump the validator and participant databases (custom format, streamed), and fetch the
  *      node-identities dump from the validator admin API, sealed at rest.
- *   3. Write the manifest (timestamp, migration id, participant id, sizes, SHA-256): the backup is complete.
- *   4. Apply retention by count and age, never deleting the newest verified backup.
+ *   3. Record the validator's users, so a restore can tell who was onboarded after this backup.
+ *   4. Write the manifest (timestamp, migration id, participant id, users, sizes, SHA-256): the backup is complete.
+ *   5. Apply retention by count and age, never deleting the newest verified backup.
  */
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities, CantonManifest, RetentionResult } from '../activities';
 import type { ProcedureReport } from '../shared/report';
 import { PROCEDURES } from '../shared/procedures';
@@ -27,11 +28,13 @@ export interface CantonBackupResult {
   retention: RetentionResult;
 }
 
-const { describeCantonNetwork, sealCantonBackup, fetchCantonIdentities } = proxyActivities<Activities>({
-  startToCloseTimeout: '2m',
-  heartbeatTimeout: '10s',
-  retry: { maximumAttempts: 5 },
-});
+const { describeCantonNetwork, sealCantonBackup, fetchCantonIdentities, listCantonUsers } = proxyActivities<Activities>(
+  {
+    startToCloseTimeout: '2m',
+    heartbeatTimeout: '10s',
+    retry: { maximumAttempts: 5 },
+  },
+);
 // Dumps of large databases take hours; heartbeats tell a dead worker from a slow dump.
 const { dumpCantonDatabase, applyCantonRetention } = proxyActivities<Activities>({
   startToCloseTimeout: '12h',
@@ -67,6 +70,22 @@ export async function cantonBackup(rawInput: CantonBackupInput): Promise<CantonB
       ...dumps,
       { what: identities.what, file: identities.file, bytes: identities.bytes, sha256: identities.sha256 },
     ];
+    // Upstream's users list has names only, no onboarding times: the backup keeps the names it had.
+    let users: string[] | undefined;
+    if (patched('backup-records-users')) {
+      try {
+        users = await run.step(
+          'users',
+          "Record the validator's users",
+          async () => (await listCantonUsers({ network })).map((u) => u.name),
+          (u) => `${u.length} users`,
+        );
+      } catch {
+        run.note(
+          'the validator did not list its users; a restore from this backup cannot tell who was onboarded after it',
+        );
+      }
+    }
     const manifest = await run.step(
       'manifest',
       'Write the manifest',
@@ -78,6 +97,7 @@ export async function cantonBackup(rawInput: CantonBackupInput): Promise<CantonB
           migrationId: plan.migrationId,
           participantId: identities.participantId,
           files,
+          ...(users ? { users } : {}),
         }),
       () => `${files.length} files`,
     );

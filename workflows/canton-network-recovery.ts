@@ -4,7 +4,8 @@
  * restarts on the recovered synchronizer with the next migration id.
  *
  * Runbook:
- *   1. Read the network from configuration.
+ *   1. Read the network from configuration, and the Splice release: from 0.6.2 this procedure is refused
+ *      in favour of the roll-forward LSU (canton-lsu-recovery).
  *   2. Take the agreed timestamp from the input, or wait for an operator to give it (`agreeTimestamp`).
  *   3. Check the participant was healthy around it: the validator answers now, and a backup taken near the
  *      timestamp shows it answered then; without that evidence an operator must confirm.
@@ -21,6 +22,7 @@ import {
   condition,
   defineUpdate,
   executeChild,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -31,7 +33,7 @@ import { CANTON_UPDATES, PROCEDURES, procedureWorkflowId } from '../shared/proce
 import type { ProcedureReport } from '../shared/report';
 import type { CantonReonboardResult, cantonReonboard } from './canton-reonboard';
 import { badInput, optionalNumber, rejectUnknownFields, requireNetworkName, requireObject } from './lib/input';
-import { waitForValidator } from './lib/canton';
+import { networkRecoveryFor, waitForValidator } from './lib/canton';
 import { asWorkflowFailure, failureMessage, Procedure, runStamp } from './lib/procedure';
 
 export interface CantonNetworkRecoveryInput {
@@ -83,6 +85,7 @@ const {
   checkCantonParticipantId,
   recordCantonMigrationId,
   discardCantonSnapshotResponse,
+  readCantonRelease,
 } = proxyActivities<Activities>({ startToCloseTimeout: '2m', heartbeatTimeout: '10s', retry: { maximumAttempts: 5 } });
 // Gigabytes over the network and through the parser: heartbeats tell a dead worker from a slow body.
 const { requestCantonDataSnapshot, extractCantonMigrationDump, installCantonMigrationDump, runCantonLauncher } =
@@ -208,9 +211,22 @@ export async function cantonNetworkRecovery(
     const plan = await run.step(
       'read-plan',
       'Read the network from configuration',
-      () => describeCantonNetwork({ network }),
-      (p) => `migration ${p.migrationId}`,
+      async () => {
+        const described = await describeCantonNetwork({ network });
+        if (!patched('read-splice-release')) return { ...described, release: undefined };
+        return { ...described, release: await readCantonRelease({ network }) };
+      },
+      (p) => `migration ${p.migrationId}${p.release ? `, Splice ${p.release.release}` : ''}`,
     );
+    if (plan.release) {
+      const procedure = networkRecoveryFor(plan.release.release);
+      if (procedure.workflowType !== 'cantonNetworkRecovery')
+        throw ApplicationFailure.nonRetryable(
+          `${procedure.why}: start ${PROCEDURES.cantonLsuRecovery.name} for ${network} instead (release from ${plan.release.source})`,
+          'WrongProcedure',
+        );
+      run.decide('recover from a data snapshot', procedure.why);
+    }
     const agreed = await run.step(
       'agreed-timestamp',
       'Take the timestamp the super validators agreed on',
@@ -250,7 +266,12 @@ export async function cantonNetworkRecovery(
         async () => {
           for (;;) {
             progress.snapshotRequests++;
-            const answer = await requestCantonDataSnapshot({ network, timestamp: agreed, workId });
+            const answer = await requestCantonDataSnapshot({
+              network,
+              timestamp: agreed,
+              workId,
+              migrationId: plan.migrationId,
+            });
             progress.lastAnswer = answer.outcome === 'downloaded' ? 'downloaded' : answer.detail;
             if (answer.outcome !== 'not-caught-up' || Date.now() + snapshotRetryIntervalMs > deadline) return answer;
             await sleep(snapshotRetryIntervalMs);
@@ -274,7 +295,7 @@ export async function cantonNetworkRecovery(
           migrationDump = await run.step(
             'extract',
             'Extract data_snapshot into domain_migration_dump.json',
-            () => extractCantonMigrationDump({ network, workId }),
+            () => extractCantonMigrationDump({ network, workId, migrationId: plan.migrationId }),
             (d) => `${d.bytes} bytes, SHA-256 ${d.sha256}`,
           );
         } catch (err) {

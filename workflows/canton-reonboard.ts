@@ -10,7 +10,7 @@
  *   4. Wait for readiness, then for the validator party's balance and name entries to be back.
  *   5. Record the participant id every later restart must use; remove the opened dump.
  */
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities, PartyCheck } from '../activities';
 import { PROCEDURES } from '../shared/procedures';
 import type { ProcedureReport } from '../shared/report';
@@ -127,6 +127,8 @@ export async function cantonReonboard(rawInput: CantonReonboardInput): Promise<C
         () =>
           until("the validator party's balance and name entries", async () => {
             const check = await checkCantonParty({ network });
+            // The party is back once its balance answers; a party with no name entry is answered with none.
+            if (patched('party-back-by-balance')) return check;
             return check.nameEntries.length > 0 ? check : undefined;
           }),
         (p) => `balance ${p.balance}, ${p.nameEntries.length} name entries`,
@@ -137,6 +139,7 @@ export async function cantonReonboard(rawInput: CantonReonboardInput): Promise<C
         () => recordCantonParticipantId({ network, participantId, by: info.workflowId }),
         () => `restart with -P ${participantId}`,
       );
+      if (party.nameEntries.length === 0) run.note('the validator party has no name entries (ANS/CNS)');
       run.note(`every later restart of this validator must pass -P ${participantId}`);
       return { report: run.succeed(), participantId, backupId: backup.backupId, party };
     } finally {

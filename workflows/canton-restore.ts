@@ -2,18 +2,27 @@
  * Canton/Splice validator restore from backup (Splice's "restore from backup" procedure).
  *
  * Runbook:
- *   1. Read the network; pick the backup (given, or the newest complete one) and verify every checksum.
+ *   1. Read the network; pick the backup (given, or the newest complete one) and verify every checksum;
+ *      refuse one 30 days old or more (the guide's limit: sequencers prune what it would need) unless forced.
  *   2. Scale the validator down with the configured command and check that it no longer answers.
  *   3. Move the current databases aside (renamed `<name>__before_<restoreId>`, never dropped).
  *   4. Restore both databases from their dumps (streamed by pg_restore; renamed into place when complete).
  *   5. Scale up and wait for the app's readiness endpoint.
- *   6. List the users onboarded after the backup: they must be re-onboarded by hand.
+ *   6. List the users onboarded after the backup (the validator's users now, less those the backup recorded):
+ *      they must be re-onboarded by hand.
  */
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities, CantonManifest, OnboardedUser } from '../activities';
 import { PROCEDURES } from '../shared/procedures';
 import type { ProcedureReport } from '../shared/report';
-import { optionalBackupId, optionalNumber, rejectUnknownFields, requireNetworkName, requireObject } from './lib/input';
+import {
+  optionalBackupId,
+  optionalBoolean,
+  optionalNumber,
+  rejectUnknownFields,
+  requireNetworkName,
+  requireObject,
+} from './lib/input';
 import { waitForValidator } from './lib/canton';
 import { asWorkflowFailure, Procedure, runStamp } from './lib/procedure';
 
@@ -21,9 +30,14 @@ export interface CantonRestoreInput {
   network: string;
   /** The backup folder name; the newest complete backup when absent. */
   backupId?: string;
+  /** Restore a backup 30 days old or more anyway (the guide says its participant will not catch up). */
+  force?: boolean;
   pollIntervalMs?: number;
   readinessTimeoutMs?: number;
 }
+
+/** Splice's restore guide: a participant more than 30 days behind cannot catch up (sequencer pruning). */
+export const MAX_BACKUP_AGE_DAYS = 30;
 
 export interface CantonRestoreResult {
   report: ProcedureReport;
@@ -55,9 +69,10 @@ const { restoreCantonDatabase } = proxyActivities<Activities>({
 
 export async function cantonRestore(rawInput: CantonRestoreInput): Promise<CantonRestoreResult> {
   const input = requireObject(rawInput);
-  rejectUnknownFields(input, ['network', 'backupId', 'pollIntervalMs', 'readinessTimeoutMs']);
+  rejectUnknownFields(input, ['network', 'backupId', 'force', 'pollIntervalMs', 'readinessTimeoutMs']);
   const network = requireNetworkName(input);
   const backupId = optionalBackupId(input);
+  const force = optionalBoolean(input, 'force') ?? false;
   const pollIntervalMs = optionalNumber(input, 'pollIntervalMs', 100, 60_000) ?? 2000;
   const readinessTimeoutMs = optionalNumber(input, 'readinessTimeoutMs', 1000, 24 * 3_600_000) ?? 30 * 60_000;
   const run = new Procedure(PROCEDURES.cantonRestore.name, network);
@@ -80,6 +95,16 @@ export async function cantonRestore(rawInput: CantonRestoreInput): Promise<Canto
       (m) => `backup ${m.backupId} of ${m.createdAt}, ${m.files.length} files verified`,
     );
     run.decide(`restore backup ${backup.backupId}`, backupId ? 'chosen by the operator' : 'the newest complete backup');
+    const ageDays = (Date.now() - Date.parse(backup.createdAt)) / 86_400_000;
+    if (ageDays >= MAX_BACKUP_AGE_DAYS) {
+      const age = `backup ${backup.backupId} is ${Math.floor(ageDays)} days old`;
+      if (!force)
+        throw ApplicationFailure.nonRetryable(
+          `${age}; Splice restores only backups under ${MAX_BACKUP_AGE_DAYS} days old, as sequencers prune what an older participant needs to catch up. Re-onboard from the identities backup (cantonReonboard) instead, or pass force: true to restore it anyway`,
+          'BackupTooOld',
+        );
+      run.decide('restore it anyway', `${age} and force was given`);
+    }
     if (backup.migrationId !== plan.migrationId) {
       throw ApplicationFailure.nonRetryable(
         `backup ${backup.backupId} is of migration ${backup.migrationId}, the network is at ${plan.migrationId}`,
@@ -146,7 +171,9 @@ export async function cantonRestore(rawInput: CantonRestoreInput): Promise<Canto
       'Find the users onboarded after the backup',
       async () => {
         if (!usersBefore) return [];
-        const restored = new Set((await listCantonUsers({ network })).map((u) => u.name));
+        // What the backup recorded; older backups did not, and the restored node is asked instead.
+        const recorded = patched('restore-users-from-manifest') ? backup.users : undefined;
+        const restored = new Set(recorded ?? (await listCantonUsers({ network })).map((u) => u.name));
         return usersBefore.filter((u) => !restored.has(u.name));
       },
       (u) => (u.length ? `${u.length} to re-onboard: ${u.map((x) => x.name).join(', ')}` : 'none'),

@@ -7,3 +7,4 @@ export { cantonReonboard } from './canton-reonboard';
 export { cantonNetworkRecovery } from './canton-network-recovery';
 export { cordaRecovery } from './corda-recovery';
 export { cordaReconciliation } from './corda-reconciliation';
+export { cantonLsuRecovery } from './canton-lsu-recovery';

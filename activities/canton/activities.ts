@@ -50,6 +50,8 @@ export interface CantonManifest {
   migrationId: number;
   participantId: string;
   files: BackupFile[];
+  /** The validator's users when the backup was taken (absent in backups made before ledger-dr recorded them). */
+  users?: string[];
 }
 
 export interface ValidatorProbe {
@@ -57,9 +59,9 @@ export interface ValidatorProbe {
   detail: string;
 }
 
+/** A validator user, as upstream's ListUsersResponse names it (usernames only, no onboarding times). */
 export interface OnboardedUser {
   name: string;
-  onboardedAt: string;
 }
 
 export interface PartyCheck {
@@ -80,13 +82,17 @@ const DATABASE = /^(validator|participant-\d+)$/;
 const BACKUP_FOLDER = /^\d{8}T\d{6}Z-[0-9a-f]{8}$/;
 
 const identitiesResponse = z.object({ id: z.string().min(1) }).passthrough();
-const usersResponse = z.object({ users: z.array(z.object({ name: z.string(), onboardedAt: z.iso.datetime() })) });
+// validator-internal.yaml ListUsersResponse.
+const usersResponse = z.object({ usernames: z.array(z.string()) });
 const restoreId = backupId;
 const participantIdSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, { error: 'expected a participant id of letters, digits, "_" and "-"' });
+// wallet-internal.yaml GetBalanceResponse; ans-external.yaml ListAnsEntriesResponse (the caller's unexpired entries).
+// common-external.yaml Version.
+const versionResponse = z.object({ version: z.string(), commit_ts: z.string() });
 const balanceResponse = z.object({ effective_unlocked_qty: z.string() });
-const ansEntriesResponse = z.object({ entries: z.array(z.object({ name: z.string() })) });
+const ansEntriesResponse = z.object({ entries: z.array(z.object({ name: z.string(), expiresAt: z.string() })) });
 
 export function createCantonActivities(deps: { config: LedgerDrConfig }) {
   const cantonNetwork = (name: string): CantonNetworkConfig =>
@@ -268,6 +274,7 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
       migrationId: number;
       participantId: string;
       files: BackupFile[];
+      users?: string[];
     }): Promise<CantonManifest> {
       const args = parseInput(
         z.strictObject({
@@ -279,6 +286,7 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
           files: z
             .array(z.strictObject({ what: z.string(), file: z.string(), bytes: z.number(), sha256: z.string() }))
             .min(1),
+          users: z.array(z.string()).optional(),
         }),
         input,
       );
@@ -338,6 +346,31 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
         input,
       );
       await runLauncher(args.network, cantonNetwork(args.network), args.action, args.migrationId);
+    },
+
+    /**
+     * The Splice release the validator runs: the configured one, or what its `/api/validator/version`
+     * (common-external.yaml getVersion) says.
+     */
+    async readCantonRelease(input: { network: string }): Promise<{ release: string; source: string }> {
+      const args = parseInput(z.strictObject({ network: networkName }), input);
+      const network = cantonNetwork(args.network);
+      if (network.canton.release) return { release: network.canton.release, source: 'configuration' };
+      const url = `${network.canton.validatorUrl.replace(/\/$/, '')}/api/validator/version`;
+      const fix = `set networks.${args.network}.canton.release to the Splice release the validator runs`;
+      let res;
+      try {
+        res = await axios.get(url, { timeout: 10_000, validateStatus: () => true });
+      } catch (err) {
+        throw ApplicationFailure.retryable(`${url}: ${(err as Error).message}; ${fix}`, 'ValidatorUnavailable');
+      }
+      if (res.status !== 200)
+        throw ApplicationFailure.retryable(`${url}: HTTP ${res.status}; ${fix}`, 'ValidatorUnavailable');
+      const { version } = parseResponse(versionResponse, res.data, 'GET /api/validator/version');
+      const release = /^\d+\.\d+\.\d+/.exec(version)?.[0];
+      if (!release)
+        throw ApplicationFailure.nonRetryable(`${url} reports version "${version}"; ${fix}`, FailureType.Configuration);
+      return { release, source: `${url} (${version})` };
     },
 
     /** Whether the validator app answers its readiness endpoint. Down is an answer, not a failure. */
@@ -469,8 +502,8 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
       const network = cantonNetwork(args.network);
       const res = await validatorGet(args.network, network, '/api/validator/v0/admin/users');
       if (res.status !== 200) throw ApplicationFailure.retryable(`users: HTTP ${res.status}`, 'ValidatorUnavailable');
-      const { users } = parseResponse(usersResponse, res.data, 'GET /api/validator/v0/admin/users');
-      return users;
+      const { usernames } = parseResponse(usersResponse, res.data, 'GET /api/validator/v0/admin/users');
+      return usernames.map((name) => ({ name }));
     },
 
     /**
@@ -583,10 +616,11 @@ export function createCantonActivities(deps: { config: LedgerDrConfig }) {
         await get('/api/validator/v0/wallet/balance'),
         'GET /api/validator/v0/wallet/balance',
       );
+      // A party without a name entry is answered with no entries: that is not a failure.
       const entries = parseResponse(
         ansEntriesResponse,
-        await get('/api/validator/v0/wallet/ans-entries'),
-        'GET /api/validator/v0/wallet/ans-entries',
+        await get('/api/validator/v0/entry/all'),
+        'GET /api/validator/v0/entry/all',
       );
       return { balance: balance.effective_unlocked_qty, nameEntries: entries.entries.map((e) => e.name) };
     },

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import { parser } from 'stream-json';
@@ -87,8 +87,18 @@ export function createCantonSnapshotActivities(deps: { config: LedgerDrConfig })
       network: string;
       timestamp: string;
       workId: string;
+      /** The migration the validator runs on, by our registry; sent as `migration_id` and checked on extraction. */
+      migrationId?: number;
     }): Promise<SnapshotRequest> {
-      const args = parseInput(z.strictObject({ network: networkName, timestamp: z.iso.datetime(), workId }), input);
+      const args = parseInput(
+        z.strictObject({
+          network: networkName,
+          timestamp: z.iso.datetime(),
+          workId,
+          migrationId: z.number().int().min(0).optional(),
+        }),
+        input,
+      );
       const network = cantonNetwork(args.network);
       const folder = folderOf(network, args.workId);
       const file = path.join(folder, RESPONSE);
@@ -98,7 +108,11 @@ export function createCantonSnapshotActivities(deps: { config: LedgerDrConfig })
       return withHeartbeats(
         async (signal) => {
           const response = await validatorGet<Readable>(args.network, network, SNAPSHOT_PATH, {
-            params: { timestamp: args.timestamp, force: 'true' },
+            params: {
+              timestamp: args.timestamp,
+              force: 'true',
+              ...(args.migrationId !== undefined ? { migration_id: String(args.migrationId) } : {}),
+            },
             responseType: 'stream',
             // An idle socket, not the whole body: a gigabyte takes a while.
             timeoutMs: 120_000,
@@ -126,17 +140,34 @@ export function createCantonSnapshotActivities(deps: { config: LedgerDrConfig })
      * (strings in chunks, so a gigabyte ACS string never becomes one value) and only those under
      * `data_snapshot` are written back out. Small reads keep the tokens buffered between stages small.
      */
-    async extractCantonMigrationDump(input: { network: string; workId: string }): Promise<BackupFile> {
-      const args = parseInput(z.strictObject({ network: networkName, workId }), input);
+    async extractCantonMigrationDump(input: {
+      network: string;
+      workId: string;
+      /** Our registry's migration id: the response's `migration_id` and the dump's must match it. */
+      migrationId?: number;
+    }): Promise<BackupFile> {
+      const args = parseInput(
+        z.strictObject({ network: networkName, workId, migrationId: z.number().int().min(0).optional() }),
+        input,
+      );
       const folder = folderOf(cantonNetwork(args.network), args.workId);
       const source = path.join(folder, RESPONSE);
       const file = path.join(folder, DUMP);
-      if (await exists(file)) return { what: 'migration dump', file, ...(await digestFile(file)) };
+      if (await exists(file)) {
+        // Extracted by an earlier attempt, whose check may not have run: check again, from the dump alone.
+        if (args.migrationId !== undefined) {
+          const found = await readMigrationIds(createReadStream(file), 'dump');
+          checkMigrationIds(found, args.migrationId, args.network, file);
+        }
+        return { what: 'migration dump', file, ...(await digestFile(file)) };
+      }
       if (!(await exists(source))) {
         throw ApplicationFailure.nonRetryable(`no downloaded snapshot at ${source}`, 'NoSnapshot');
       }
       let found = false;
       const progress = { bytes: 0 };
+      const tokens = parser({ packKeys: true, packStrings: false, packNumbers: false });
+      const migrationIds = watchMigrationIds(tokens, 'response');
       const written = await withHeartbeats(
         () =>
           writeAtomically(
@@ -144,7 +175,7 @@ export function createCantonSnapshotActivities(deps: { config: LedgerDrConfig })
             // One pipeline, so a parse error anywhere fails the write instead of stalling it.
             [
               createReadStream(source, { highWaterMark: 64 * 1024 }),
-              parser({ packKeys: true, packStrings: false, packNumbers: false }),
+              tokens,
               pick({ filter: 'data_snapshot', once: true }).on('data', () => (found = true)),
               stringer(),
             ],
@@ -161,6 +192,8 @@ export function createCantonSnapshotActivities(deps: { config: LedgerDrConfig })
         await rm(file, { force: true });
         throw await setAsideCorrupt(source, 'has no data_snapshot field');
       }
+      // Both files are kept either way: the operator decides what to do with a snapshot of another migration.
+      if (args.migrationId !== undefined) checkMigrationIds(migrationIds, args.migrationId, args.network, source);
       return { what: 'migration dump', file, ...written };
     },
 
@@ -270,6 +303,71 @@ async function setAsideCorrupt(source: string, problem: string): Promise<Applica
   const aside = `${source}.corrupt-${activityAttempt()}-${Date.now()}`;
   await rename(source, aside);
   return ApplicationFailure.nonRetryable(`the snapshot response ${problem}; kept as ${aside}`, 'SnapshotCorrupt');
+}
+
+/** The `migration_id`s a snapshot states: the response's own, and the one inside its `data_snapshot`. */
+interface MigrationIds {
+  response?: number;
+  dump?: number;
+}
+
+/**
+ * Watches a stream-json token stream for the top-level `migration_id` and `data_snapshot.migration_id`
+ * (GetValidatorDomainDataSnapshotResponse and DomainMigrationDump both carry one) without another stage.
+ * `root: 'dump'` reads a DomainMigrationDump on its own.
+ */
+function watchMigrationIds(tokens: NodeJS.ReadableStream, root: 'response' | 'dump'): MigrationIds {
+  const found: MigrationIds = {};
+  const keys: (string | undefined)[] = [];
+  let depth = 0;
+  let digits = '';
+  tokens.on('data', (token: { name: string; value?: string }) => {
+    switch (token.name) {
+      case 'startObject':
+      case 'startArray':
+        depth++;
+        keys[depth] = undefined;
+        return;
+      case 'endObject':
+      case 'endArray':
+        depth--;
+        return;
+      case 'keyValue':
+        keys[depth] = token.value;
+        return;
+      case 'numberChunk':
+        digits += token.value ?? '';
+        return;
+      case 'endNumber': {
+        const atResponse = root === 'response' && depth === 1 && keys[1] === 'migration_id';
+        const atDump =
+          keys[depth] === 'migration_id' &&
+          (root === 'dump' ? depth === 1 : depth === 2 && keys[1] === 'data_snapshot');
+        if (atResponse) found.response = Number(digits);
+        else if (atDump) found.dump = Number(digits);
+        digits = '';
+        return;
+      }
+    }
+  });
+  return found;
+}
+
+async function readMigrationIds(source: Readable, root: 'response' | 'dump'): Promise<MigrationIds> {
+  const tokens = parser({ packKeys: true, packStrings: false, packNumbers: false });
+  const found = watchMigrationIds(tokens, root);
+  await pipeline(source, tokens, new Writable({ objectMode: true, write: (_t, _e, done) => done() }));
+  return found;
+}
+
+function checkMigrationIds(found: MigrationIds, expected: number, network: string, file: string): void {
+  const stated = [found.response, found.dump].filter((id): id is number => id !== undefined);
+  if (stated.length > 0 && stated.every((id) => id === expected)) return;
+  const what = stated.length ? `is of migration ${[...new Set(stated)].join(' and ')}` : 'states no migration_id';
+  throw ApplicationFailure.nonRetryable(
+    `the data snapshot ${what}, but ledger-dr has the validator at migration ${expected} (networks.${network}.canton.migrationId, or the migration recorded beside its backups); nothing was installed, and ${file} is kept. Check which migration the validator runs on and correct the configuration before recovering`,
+    'MigrationIdMismatch',
+  );
 }
 
 /** The first few kilobytes of an error body, then the rest is dropped. */

@@ -1,11 +1,17 @@
 /**
  * Stands in for Splice's docker-compose start.sh / stop.sh in launcher command templates:
  *   validator-ctl.ts start|stop --simulator <url> [-m <migration id>] [-i <identities dump> -P <new participant id>]
+ *   validator-ctl.ts last-event --simulator <url>   the time of the last `Processing event at` log line, or nothing
  */
 async function main(argv: string[]): Promise<number> {
-  const action = argv.find((a) => a === 'start' || a === 'stop');
   const i = argv.indexOf('--simulator');
   const simulator = i >= 0 ? argv[i + 1] : process.env.CANTON_SIMULATOR_URL;
+  if (argv.includes('last-event') && simulator) {
+    const { at } = (await (await fetch(`${simulator}/control/last-event`)).json()) as { at: string | null };
+    process.stdout.write(at ? `${at}\n` : '');
+    return 0;
+  }
+  const action = argv.find((a) => a === 'start' || a === 'stop');
   if (!action || !simulator) {
     process.stderr.write('usage: validator-ctl.ts start|stop --simulator <url>\n');
     return 2;

@@ -1,8 +1,17 @@
 /**
- * A simulated Splice validator app: the parts of its admin API that recovery uses, with bearer-token (JWT)
- * authentication that checks the audience, a readiness endpoint, and the node-identities dump. Its users live
- * in the real PostgreSQL `validator` database, so a restore is visible through the API exactly as on a real
- * node. It is started and stopped by `validator-ctl.ts`, which stands in for Splice's start.sh/stop.sh.
+ * A simulated Splice validator app: the parts of its API that recovery uses, with bearer-token (JWT)
+ * authentication that checks the audience. It serves only upstream's paths, under the validator's
+ * `/api/validator` prefix, with upstream's request parameters and response schemas (the OpenAPI files in
+ * test/reference/splice; every Canton test checks the recorded exchanges against them):
+ *   - `GET /readyz`, `/livez`, `/version` (common-external.yaml);
+ *   - `GET /v0/admin/users` → ListUsersResponse `{usernames}` (validator-internal.yaml);
+ *   - `GET /v0/admin/participant/identities` → NodeIdentitiesDump (common-internal.yaml);
+ *   - `GET /v0/wallet/balance` → GetBalanceResponse (wallet-internal.yaml);
+ *   - `GET /v0/entry/all` → ListAnsEntriesResponse (ans-external.yaml);
+ *   - `GET /v0/admin/domain/data-snapshot` → GetValidatorDomainDataSnapshotResponse, only on releases before
+ *     0.6.7 (v0.4.15's validator-internal.yaml; removed by #5744), with the 400 and 429 the DR guide documents.
+ * Its users live in the real PostgreSQL `validator` database, so a restore is visible through the API exactly
+ * as on a real node. It is started and stopped by `validator-ctl.ts`, which stands in for Splice's start.sh/stop.sh.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
@@ -18,6 +27,12 @@ export interface ValidatorSimulatorOptions {
   participantId: string;
   postgres: { host: string; port: number; user: string; password: string };
   migrationId: number;
+  /** The Splice release the app reports (`/version`); the data-snapshot endpoint exists before 0.6.7. */
+  release?: string;
+  /** Until when (ms since the epoch) the participant is still catching up, logging `Processing event at`. */
+  catchingUpUntil?: number;
+  /** The validator party's unexpired name entries (ANS/CNS); none is a valid answer too. */
+  nameEntries?: string[];
   /**
    * The app's `domain-upgrade-dump` volume: on a start with a higher migration id the app consumes
    * `domain_migration_dump.json` from here, and refuses to start when it is missing or not the snapshot.
@@ -37,6 +52,15 @@ export interface SnapshotBehaviour {
   bytesPerSecond?: number;
   /** Answer 200 with a body cut off mid-JSON this many times (a proxy or validator failing mid-stream). */
   truncated?: number;
+}
+
+export interface ValidatorExchange {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  status: number;
+  responseContentType: string | null;
+  responseBody: unknown;
 }
 
 export interface SnapshotServed {
@@ -70,12 +94,35 @@ export class CantonValidatorSimulator {
   snapshotsServed: SnapshotServed[] = [];
   /** Migration dumps consumed at start-up with a new migration id. */
   dumpsConsumed: { migrationId: number; sha256: string }[] = [];
+  /** Every request answered, for checking against upstream's OpenAPI (large snapshot strings elided). */
+  readonly exchanges: ValidatorExchange[] = [];
+  readonly release: string;
+  /** The physical synchronizer the participant is connected to (alias "global"). */
+  physicalSynchronizerId = 'global-domain::1220be58c29e65de40bf273be1dc2b266d43a9a002ea5b18955aeef7aac881bb471a::34-0';
+  /** Every roll-forward LSU the console stand-in performed. */
+  lsuPerformed: { from: string; to: string; sequencerSuccessors: unknown[] }[] = [];
   url = '';
   controlUrl = '';
 
   constructor(private readonly options: ValidatorSimulatorOptions) {
     this.participantId = options.participantId;
     this.migrationId = options.migrationId;
+    this.release = options.release ?? '0.4.15';
+  }
+
+  /** Whether this release still serves `/v0/admin/domain/data-snapshot` (removed on main by #5744, 0.6.7). */
+  get servesDataSnapshot(): boolean {
+    const [major = 0, minor = 0, patch = 0] = this.release.split('.').map(Number);
+    return major === 0 && (minor < 6 || (minor === 6 && patch < 7));
+  }
+
+  private identitiesDump() {
+    return {
+      id: this.participantId,
+      keys: [{ keyPair: this.identityKeys, name: 'namespace' }],
+      authorizedStoreSnapshot: Buffer.from(`topology of ${this.options.participantId}`).toString('base64'),
+      version: '0.3.0',
+    };
   }
 
   /** The node is lost: stopped, and its participant (keys, party) gone. */
@@ -125,11 +172,21 @@ export class CantonValidatorSimulator {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://validator');
+    const record = (status: number, body: unknown, contentType: string | null) =>
+      this.exchanges.push({
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        status,
+        responseContentType: contentType,
+        responseBody: body,
+      });
     const send = (status: number, body?: unknown) => {
       res.writeHead(status, body === undefined ? {} : { 'content-type': 'application/json' });
       res.end(body === undefined ? '' : JSON.stringify(body));
+      if (!url.pathname.startsWith('/control/')) record(status, body, body === undefined ? null : 'application/json');
     };
-    const url = new URL(req.url ?? '/', 'http://validator');
     // Control endpoints for the start.sh/stop.sh stand-in; not part of Splice's API.
     if (req.method === 'POST' && url.pathname === '/control/start') {
       const identities = url.searchParams.get('identities');
@@ -150,51 +207,79 @@ export class CantonValidatorSimulator {
       return send(204);
     }
     if (req.method === 'POST' && url.pathname === '/control/stop') return (this.bringDown(), send(204));
+    // For the lsu.lastEventCommand stand-in: when the participant last logged `Processing event at`.
+    if (req.method === 'GET' && url.pathname === '/control/last-event') {
+      const until = this.options.catchingUpUntil;
+      return send(200, { at: until === undefined ? null : new Date(Math.min(Date.now(), until)).toISOString() });
+    }
+    // For the Canton console stand-in: the participant's connection, and perform_manual_lsu.
+    if (req.method === 'GET' && url.pathname === '/control/synchronizer')
+      return send(200, { alias: 'global', physicalSynchronizerId: this.physicalSynchronizerId });
+    if (req.method === 'POST' && url.pathname === '/control/lsu') {
+      let text = '';
+      for await (const chunk of req) text += (chunk as Buffer).toString();
+      const body = JSON.parse(text) as { current: string; successor: string; sequencerSuccessors: unknown[] };
+      if (!this.running) return send(409, { error: 'the participant is not running' });
+      if (body.current !== this.physicalSynchronizerId)
+        return send(409, { error: `not connected to ${body.current} (connected to ${this.physicalSynchronizerId})` });
+      if (!Array.isArray(body.sequencerSuccessors) || body.sequencerSuccessors.length === 0)
+        return send(409, { error: 'the list of sequencer successors is empty' });
+      if ((this.options.catchingUpUntil ?? 0) > Date.now())
+        return send(409, { error: 'the participant is still processing events of the existing synchronizer' });
+      this.lsuPerformed.push({ from: body.current, to: body.successor, sequencerSuccessors: body.sequencerSuccessors });
+      this.physicalSynchronizerId = body.successor;
+      return send(204);
+    }
 
     if (!this.running) {
       // A stopped app does not answer at all.
       req.socket.destroy();
       return;
     }
-    if (url.pathname === '/api/validator/readyz') return send(200);
+    const route = `${req.method} ${url.pathname.replace(/^\/api\/validator(?=\/)/, '')}`;
+    // common-external.yaml: health and version need no token.
+    if (route === 'GET /readyz' || route === 'GET /livez') return send(200);
+    if (route === 'GET /version') return send(200, { version: this.release, commit_ts: '2026-08-20T00:00:00Z' });
+    if (!url.pathname.startsWith('/api/validator/'))
+      return send(404, { error: 'The requested resource could not be found.' });
     const auth = this.authenticate(req.headers.authorization);
     if (auth) return send(auth.status, { error: auth.error });
     try {
-      if (req.method === 'GET' && url.pathname === '/api/validator/v0/admin/domain/data-snapshot') {
-        return await this.dataSnapshot(url, req, res, send);
+      switch (route) {
+        case 'GET /v0/admin/domain/data-snapshot':
+          if (!this.servesDataSnapshot) break;
+          return await this.dataSnapshot(url, req, res, send, record);
+        case 'GET /v0/admin/participant/identities':
+          return send(200, this.identitiesDump());
+        // The validator party's wallet balance and name entries live on the network; this node sees them only
+        // while it hosts the party.
+        case 'GET /v0/wallet/balance':
+          if (!this.partyHosted) return send(404, { error: 'the validator party is not hosted on this participant' });
+          return send(200, {
+            round: 1024,
+            effective_unlocked_qty: '1250.5000000000',
+            effective_locked_qty: '0.0000000000',
+            total_holding_fees: '0.0000000000',
+          });
+        case 'GET /v0/entry/all':
+          if (!this.partyHosted) return send(404, { error: 'the validator party is not hosted on this participant' });
+          return send(200, {
+            entries: (this.options.nameEntries ?? ['validator1.unverified.cns']).map((name, i) => ({
+              contractId: `00${createHash('sha256').update(name).digest('hex')}`,
+              name,
+              amount: '1.0000000000',
+              unit: 'USD',
+              expiresAt: `2027-11-2${i}T00:00:00Z`,
+              paymentInterval: '90d',
+              paymentDuration: '90d',
+            })),
+          });
+        case 'GET /v0/admin/users': {
+          const users = await this.query<{ name: string }>('select name from users order by name');
+          return send(200, { usernames: users.map((u) => u.name) });
+        }
       }
-      if (req.method === 'GET' && url.pathname === '/api/validator/v0/admin/participant/identities') {
-        return send(200, {
-          id: this.participantId,
-          keys: [{ keyPair: this.identityKeys, name: 'namespace' }],
-          authorizedStoreSnapshot: Buffer.from(`topology of ${this.options.participantId}`).toString('base64'),
-          version: '0.3.0',
-        });
-      }
-      // The validator party's wallet balance and name entries live on the network; this node sees them only
-      // while it hosts the party.
-      if (req.method === 'GET' && url.pathname === '/api/validator/v0/wallet/balance') {
-        if (!this.partyHosted) return send(404, { error: 'the validator party is not hosted on this participant' });
-        return send(200, {
-          round: 1024,
-          effective_unlocked_qty: '1250.5000000000',
-          effective_locked_qty: '0.0000000000',
-        });
-      }
-      if (req.method === 'GET' && url.pathname === '/api/validator/v0/wallet/ans-entries') {
-        if (!this.partyHosted) return send(404, { error: 'the validator party is not hosted on this participant' });
-        return send(200, { entries: [{ name: 'validator1.unverified.cns', expires_at: '2027-11-24T00:00:00Z' }] });
-      }
-      if (req.method === 'GET' && url.pathname === '/api/validator/v0/admin/users') {
-        const users = await this.query<{ name: string; onboarded_at: Date }>(
-          'select name, onboarded_at from users order by onboarded_at',
-        );
-        return send(200, {
-          usernames: users.map((u) => u.name),
-          users: users.map((u) => ({ name: u.name, onboardedAt: u.onboarded_at.toISOString() })),
-        });
-      }
-      return send(404, { error: `unknown path ${url.pathname}` });
+      return send(404, { error: 'The requested resource could not be found.' });
     } catch (err) {
       return send(500, { error: (err as Error).message });
     }
@@ -235,6 +320,7 @@ export class CantonValidatorSimulator {
     req: http.IncomingMessage,
     res: http.ServerResponse,
     send: (status: number, body?: unknown) => void,
+    record: (status: number, body: unknown, contentType: string | null) => void,
   ): Promise<void> {
     const timestamp = url.searchParams.get('timestamp') ?? '';
     const answer = (status: number, error: string) => {
@@ -252,20 +338,37 @@ export class CantonValidatorSimulator {
       return answer(429, `the participant has not caught up to ${timestamp} yet`);
     }
     this.snapshotRequests.push({ timestamp, status: 200 });
-    const identities = {
-      id: this.participantId,
-      keys: [{ keyPair: this.identityKeys, name: 'namespace' }],
-      version: '0.3.0',
-    };
+    const identities = this.identitiesDump();
     // The ACS export dominates a real snapshot: a deterministic base64 body of the requested size.
     const block = Buffer.alloc(48 * 1024);
     for (let i = 0; i < block.length; i += 32) createHash('sha256').update(`${timestamp}:${i}`).digest().copy(block, i);
     const blockText = block.toString('base64');
+    // DomainMigrationDump (v0.4.15 validator-internal.yaml), its fields in schema order.
+    const domainId = 'global-domain::1220be58c29e65de40bf273be1dc2b266d43a9a002ea5b18955aeef7aac881bb471a';
+    const darHash = `1220${'ab'.repeat(32)}`;
     const head =
-      `{"participant":${JSON.stringify(identities)},"participant_users":{"users":[]},` +
-      `"migration_id":${this.migrationId},"domain_id":"global-domain::1220be58c29e65de40bf273be1dc2b266d43a9a002ea5b18955aeef7aac881bb471a",` +
-      `"created_at":${JSON.stringify(timestamp)},"domain_data_snapshot":{"acs_timestamp":${JSON.stringify(timestamp)},"acs_snapshot":"`;
-    const tail = `","dars":[{"hash":"1220${'ab'.repeat(32)}","content":"UEsDBBQACAgIAA=="}],"synchronizer_was_paused":true}}`;
+      `{"participant":${JSON.stringify(identities)},"participant_users":{"identityProviders":[],"users":[]},` +
+      `"acs_snapshot":"`;
+    const tail =
+      `","acs_timestamp":${JSON.stringify(timestamp)},"dars":[{"hash":"${darHash}","content":"UEsDBBQACAgIAA=="}],` +
+      `"migration_id":${this.migrationId},"domain_id":"${domainId}","created_at":${JSON.stringify(timestamp)}}`;
+    record(
+      200,
+      {
+        data_snapshot: {
+          participant: identities,
+          participant_users: { identityProviders: [], users: [] },
+          acs_snapshot: `(${this.snapshot.bytes} bytes of base64, not recorded)`,
+          acs_timestamp: timestamp,
+          dars: [{ hash: darHash, content: 'UEsDBBQACAgIAA==' }],
+          migration_id: this.migrationId,
+          domain_id: domainId,
+          created_at: timestamp,
+        },
+        migration_id: this.migrationId,
+      },
+      'application/json',
+    );
     const hash = createHash('sha256');
     let bytes = 0;
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -283,7 +386,7 @@ export class CantonValidatorSimulator {
     };
     let closed = false;
     const gone = new Promise((resolve) => res.once('close', resolve)).then(() => (closed = true));
-    await write(`{"migration_id":${this.migrationId},"data_snapshot":`, false);
+    await write(`{"data_snapshot":`, false);
     await write(head, true);
     for (let sent = 0; sent < this.snapshot.bytes && !closed; sent += blockText.length) await write(blockText, true);
     if (this.snapshot.truncated) {
@@ -293,7 +396,7 @@ export class CantonValidatorSimulator {
       return;
     }
     await write(tail, true);
-    await write(`,"created_at":${JSON.stringify(timestamp)}}`, false);
+    await write(`,"migration_id":${this.migrationId}}`, false);
     res.end();
     if (!closed) this.snapshotsServed.push({ timestamp, sha256: hash.digest('hex'), bytes });
   }

@@ -11,6 +11,7 @@ import type { CantonValidatorSimulator } from '../../simulators/canton/validator
 import type { CantonBackupResult } from '../../workflows/canton-backup';
 import type { CantonRestoreResult } from '../../workflows/canton-restore';
 import { startTestValidator, writeCantonConfig } from '../helpers/canton';
+import { loadSpliceApi } from '../helpers/splice-openapi';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/processes';
 import { connectTestTemporal, scratchDir, uniqueTaskQueue, type TestTemporal } from '../helpers/temporal';
@@ -36,9 +37,12 @@ describe('canton backup and restore survive SIGKILL of the worker', () => {
     sim = await startTestValidator(pg, 'PAR::crash::1220ff', 'LEDGER_DR_TEST_CANTON_CRASH_TOKEN');
   });
   afterAll(async () => {
+    // Every request and answer of the file's tests, checked against Splice's own OpenAPI files.
+    const problems = sim ? loadSpliceApi().validateAll(sim.exchanges) : [];
     await sim?.stop();
     await pg?.stop();
     await temporal?.close();
+    expect(problems).toEqual([]);
   });
 
   it('completes a backup and a restore, each interrupted by a SIGKILL', async () => {

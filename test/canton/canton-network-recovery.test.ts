@@ -12,6 +12,7 @@ import type { CantonBackupResult } from '../../workflows/canton-backup';
 import type { CantonNetworkRecoveryResult } from '../../workflows/canton-network-recovery';
 import { statusQuery } from '../../workflows/lib/procedure';
 import { startTestValidator, writeCantonConfig } from '../helpers/canton';
+import { loadSpliceApi } from '../helpers/splice-openapi';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
 import {
   connectTestTemporal,
@@ -67,9 +68,12 @@ describe('canton-network-recovery', () => {
   });
   afterAll(async () => {
     await worker?.stop();
+    // Every request and answer of the file's tests, checked against Splice's own OpenAPI files.
+    const problems = sim ? loadSpliceApi().validateAll(sim.exchanges) : [];
     await sim?.stop();
     await pg?.stop();
     await temporal?.close();
+    expect(problems).toEqual([]);
   });
 
   it('asks again after 429s, installs the extracted snapshot and restarts on the next migration id', async () => {
@@ -102,13 +106,16 @@ describe('canton-network-recovery', () => {
     expect(sim.migrationId).toBe(4);
     expect(sim.isRunning).toBe(true);
     const dump = JSON.parse(readFileSync(result.migrationDump!.file, 'utf8')) as Record<string, unknown>;
+    // Upstream's DomainMigrationDump (v0.4.15 validator-internal.yaml), every required field.
     expect(Object.keys(dump)).toEqual([
       'participant',
       'participant_users',
+      'acs_snapshot',
+      'acs_timestamp',
+      'dars',
       'migration_id',
       'domain_id',
       'created_at',
-      'domain_data_snapshot',
     ]);
     // It holds the participant's keys: owner-only, and the raw response it came from is gone.
     expect(statSync(result.migrationDump!.file).mode & 0o777).toBe(0o600);

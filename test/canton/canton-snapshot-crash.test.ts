@@ -11,6 +11,7 @@ import type { CantonValidatorSimulator } from '../../simulators/canton/validator
 import type { CantonNetworkRecoveryResult } from '../../workflows/canton-network-recovery';
 import { statusQuery } from '../../workflows/lib/procedure';
 import { startTestValidator, writeCantonConfig } from '../helpers/canton';
+import { loadSpliceApi } from '../helpers/splice-openapi';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
 import { buildWorker, startWorkerProcess, type WorkerProcess } from '../helpers/processes';
 import {
@@ -61,9 +62,12 @@ describe('canton data snapshots in a worker process', () => {
   });
   afterAll(async () => {
     await worker?.kill('SIGKILL');
+    // Every request and answer of the file's tests, checked against Splice's own OpenAPI files.
+    const problems = sim ? loadSpliceApi().validateAll(sim.exchanges) : [];
     await sim?.stop();
     await pg?.stop();
     await temporal?.close();
+    expect(problems).toEqual([]);
   });
 
   /** Starts a recovery and confirms the participant's health (no backup exists near the timestamp). */

@@ -14,6 +14,7 @@ import type { CantonReonboardResult } from '../../workflows/canton-reonboard';
 import type { CantonRestoreResult } from '../../workflows/canton-restore';
 import { statusQuery } from '../../workflows/lib/procedure';
 import { startTestValidator, writeCantonConfig } from '../helpers/canton';
+import { loadSpliceApi } from '../helpers/splice-openapi';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
 import {
   connectTestTemporal,
@@ -64,9 +65,12 @@ describe('canton-backup', () => {
   });
   afterAll(async () => {
     await worker?.stop();
+    // Every request and answer of the file's tests, checked against Splice's own OpenAPI files.
+    const problems = sim ? loadSpliceApi().validateAll(sim.exchanges) : [];
     await sim?.stop();
     await pg?.stop();
     await temporal?.close();
+    expect(problems).toEqual([]);
   });
 
   it('dumps both databases and the sealed identities, writes a manifest, and keeps the newest backups', async () => {

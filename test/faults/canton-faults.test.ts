@@ -10,6 +10,7 @@ import type { CantonValidatorSimulator } from '../../simulators/canton/validator
 import type { CantonBackupResult } from '../../workflows/canton-backup';
 import { statusQuery } from '../../workflows/lib/procedure';
 import { startTestValidator, writeCantonConfig } from '../helpers/canton';
+import { loadSpliceApi } from '../helpers/splice-openapi';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
 import {
   connectTestTemporal,
@@ -55,9 +56,12 @@ describe('fault matrix: Canton', () => {
   });
   afterAll(async () => {
     await worker?.stop();
+    // Every request and answer of the file's tests, checked against Splice's own OpenAPI files.
+    const problems = sim ? loadSpliceApi().validateAll(sim.exchanges) : [];
     await sim?.stop();
     await pg?.stop();
     await temporal?.close();
+    expect(problems).toEqual([]);
   });
 
   it('validator down during a backup → the identities fetch is retried, then succeeds when it is back', async () => {

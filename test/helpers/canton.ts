@@ -19,7 +19,7 @@ export async function startTestValidator(
   pg: TestPostgres,
   participantId: string,
   tokenEnv: string,
-  options: { dumpVolume?: string } = {},
+  options: { dumpVolume?: string; release?: string; catchingUpUntil?: number; nameEntries?: string[] } = {},
 ) {
   const tokenSecret = randomBytes(16).toString('hex');
   const sim = new CantonValidatorSimulator({
@@ -46,6 +46,8 @@ export interface CantonConfigOptions {
   retention?: { keep: number; maxAgeDays: number };
   /** The simulator's domain-upgrade-dump volume, for data-snapshot recoveries. */
   dumpVolume?: string;
+  /** The Splice release to configure (otherwise read from the validator's /version). */
+  release?: string;
 }
 
 /** The `networks.<name>` entry of a `kind: canton` network on the simulator, with its secrets written to `dir`. */
@@ -64,6 +66,7 @@ export function cantonNetworkConfig(dir: string, options: CantonConfigOptions): 
     executor: { type: 'local', cwd: PROJECT_ROOT },
     nodes: [{ id: 'validator' }],
     canton: {
+      ...(options.release ? { release: options.release } : {}),
       migrationId: 3,
       validatorUrl: options.sim.url,
       auth: { token: { env: options.tokenEnv }, audience: CANTON_AUDIENCE },
@@ -86,6 +89,11 @@ export function cantonNetworkConfig(dir: string, options: CantonConfigOptions): 
               installMigrationDump: `cp {{dumpFile}} ${shellQuote(path.join(options.dumpVolume, 'domain_migration_dump.json'))}`,
             }
           : {}),
+      },
+      // The roll-forward LSU through the simulator's stand-ins for the participant log and the Canton console.
+      lsu: {
+        lastEventCommand: `${ctl} last-event`,
+        consoleCommand: `${JSON.stringify(process.execPath)} --import tsx simulators/canton/console.ts --simulator ${options.sim.url} --script {{script}}`,
       },
     },
   };

@@ -12,6 +12,7 @@ import { startProcedure } from '../../shared/start-procedure';
 import { createCheckpointTables, fillCheckpoints } from '../../simulators/corda/checkpoints';
 import type { CantonValidatorSimulator } from '../../simulators/canton/validator';
 import { startTestValidator, writeCantonConfig } from '../helpers/canton';
+import { loadSpliceApi } from '../helpers/splice-openapi';
 import { startTestCordaNetwork, type TestCordaNetwork } from '../helpers/corda';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/processes';
@@ -37,9 +38,12 @@ describe('secrets stay secret', () => {
   afterAll(async () => {
     await worker?.kill('SIGKILL');
     await corda?.stop();
+    // Every request and answer of the file's tests, checked against Splice's own OpenAPI files.
+    const problems = sim ? loadSpliceApi().validateAll(sim.exchanges) : [];
     await sim?.stop();
     await pg?.stop();
     await temporal?.close();
+    expect(problems).toEqual([]);
   });
 
   it('appear nowhere they should not', async () => {
