@@ -8,8 +8,9 @@
  *   2. Reconcile every node with its peers, a bounded number of nodes at a time; each node is one
  *      heartbeating activity, so the history stays small however many node–peer pairs there are.
  *   3. Publish, per node, the gauges `ledger_dr_corda_failed_reconciliations` and
- *      `ledger_dr_corda_reconciliations_with_differences` (LedgerSync's NumberOfFailedReconciliations and
- *      NumberOfReconciliationsWithDifferences, as seen by this run).
+ *      `ledger_dr_corda_reconciliations_with_differences`: LedgerSync's own NumberOfFailedReconciliations and
+ *      NumberOfReconciliationsWithDifferences (read over Jolokia), cross-checked against the statuses this run
+ *      saw (the gauge is the larger: the metrics cover all the node's peers, the run also the ones it stopped).
  *   4. When either is non-zero anywhere: alert (worker log and webhooks) naming the parties and their errors.
  */
 import { log, metricMeter, proxyActivities, workflowInfo } from '@temporalio/workflow';
@@ -135,6 +136,7 @@ export async function cordaReconciliation(rawInput: CordaReconciliationInput): P
       'reconciliations',
       'LedgerSync reconciliations that found differences in the last scheduled run, per node',
     );
+    const metricsUnread: string[] = [];
     for (const outcome of outcomes) {
       if ('error' in outcome) {
         result.nodesNotReconciled.push(outcome);
@@ -145,9 +147,24 @@ export async function cordaReconciliation(rawInput: CordaReconciliationInput): P
       for (const r of failed) result.failed.push({ node: outcome.node, party: r.party, error: r.error ?? r.status });
       for (const r of different)
         result.withDifferences.push({ node: outcome.node, party: r.party, missing: r.missing });
-      failedGauge.set(failed.length, { network, node: outcome.node });
-      differencesGauge.set(different.length, { network, node: outcome.node });
+      const metrics = outcome.ledgerSync && 'mbean' in outcome.ledgerSync ? outcome.ledgerSync : undefined;
+      // The metrics count every reconciliation of the node (not only this run's peers); this run adds those
+      // it had to stop, which LedgerSync counts as STOPPED rather than failed.
+      failedGauge.set(Math.max(metrics?.failed ?? 0, failed.length), { network, node: outcome.node });
+      differencesGauge.set(Math.max(metrics?.withDifferences ?? 0, different.length), { network, node: outcome.node });
+      const failedByNode = failed.filter((r) => r.status === 'FAILED').length;
+      if (metrics && (metrics.failed < failedByNode || metrics.withDifferences < different.length))
+        run.note(
+          `${outcome.node}: LedgerSync's metrics (${metrics.failed} failed, ${metrics.withDifferences} with differences) are below what its statuses show (${failedByNode}, ${different.length})`,
+        );
+      if (outcome.ledgerSync && 'unavailable' in outcome.ledgerSync)
+        metricsUnread.push(`${outcome.node}: ${outcome.ledgerSync.unavailable}`);
     }
+
+    if (metricsUnread.length)
+      run.note(
+        `LedgerSync metrics not read on ${metricsUnread.length} node(s), gauges from their statuses (${metricsUnread.slice(0, 3).join('; ')})`,
+      );
 
     if (result.failed.length || result.withDifferences.length || result.nodesNotReconciled.length) {
       const summary =

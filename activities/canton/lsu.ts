@@ -42,11 +42,9 @@ export interface LsuOutcome {
 }
 
 export const lsuParameters = z.strictObject({
-  newPhysicalSynchronizerId: z
-    .string()
-    .regex(PHYSICAL_SYNCHRONIZER_ID, {
-      error: 'expected a physical synchronizer id such as global-domain::1220…::34-1',
-    }),
+  newPhysicalSynchronizerId: z.string().regex(PHYSICAL_SYNCHRONIZER_ID, {
+    error: 'expected a physical synchronizer id such as global-domain::1220…::34-1',
+  }),
   sequencerSuccessors: z
     .array(
       z.strictObject({

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { ApplicationFailure } from '@temporalio/common';
 import { Client } from 'pg';
+import * as tar from 'tar';
 import { z } from 'zod';
 import { networkName, type CordaNetworkConfig, type CordaNodeConfig, type LedgerDrConfig } from '../../shared/config';
 import { readSecret } from '../../shared/secrets';
@@ -90,6 +91,11 @@ export interface NodeReconciliation {
   stopped: string[];
   /** Times the node answered "busy" before the reconciliation was queued. */
   busy: number;
+  /**
+   * LedgerSync's own metrics after this run (its MBean found over Jolokia by attribute names), or why they
+   * could not be read. They count every reconciliation of the node, not only this run's.
+   */
+  ledgerSync?: { mbean: string; failed: number; withDifferences: number } | { unavailable: string };
 }
 
 export type AutomaticRecovery =
@@ -105,25 +111,56 @@ export interface LedgerRecoveryResult {
 const nodeRef = z.strictObject({ network: networkName, node: z.string().min(1) });
 const workId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, { error: 'expected a work id' });
 const party = z.string().min(1).max(500);
-const statusesResponse = z.array(
-  z.looseObject({
-    party: z.string(),
-    status: z.string(),
-    error: z.string().optional(),
-    flowId: z.string().optional(),
-    lastSuccessfulReconciliationResult: z
-      .looseObject({ missingTransactions: z.array(z.string()).default([]) })
-      .nullable()
-      .optional(),
-  }),
-);
-const automaticResponse = z.looseObject({ recoveredTransactions: z.number().int().min(0) });
-const importResponse = z.looseObject({ importedTransactions: z.number().int().min(0) });
+// The documented return types, as the shell prints them (FACTS.md §1-3; parsed by shell-output.ts).
+const epochMillis = z.number().int().nullable().optional();
+/** `stateMachineRunId` prints as the run id, as `[<uuid>]` (StateMachineRunId's own toString), or null. */
+const runId = z
+  .union([z.string(), z.array(z.string()).max(1), z.null()])
+  .optional()
+  .transform((v) => (Array.isArray(v) ? v[0] : (v ?? undefined)));
+const reconciliationStatus = z.looseObject({
+  $class: z.literal('ReconciliationStatus'),
+  partyName: z.string(),
+  isRequester: z.boolean(),
+  stateMachineRunId: runId,
+  lastSuccessfulReconciliationTimeStarted: epochMillis,
+  lastSuccessfulReconciliationTimeFinished: epochMillis,
+  lastSuccessfulReconciliationStatus: z.enum(['DIFFERENCES_FOUND', 'DIFFERENCES_NOT_FOUND']).nullable().optional(),
+  /** Ids of the transactions the peer has and this node lacks. */
+  lastSuccessfulReconciliationResult: z.array(z.string()).nullable().optional(),
+  lastReconciliationTimeStarted: epochMillis,
+  lastReconciliationTimeFinished: epochMillis,
+  lastReconciliationStatus: z.enum(['IN_PROGRESS', 'DIFFERENCES_FOUND', 'DIFFERENCES_NOT_FOUND', 'FAILED', 'STOPPED']),
+  lastReconciliationError: z.string().nullable().optional(),
+});
+const statusesResponse = z.array(reconciliationStatus);
+const recoveryRequest = z.looseObject({
+  $class: z.literal('RecoveryRequest'),
+  recoveryID: z.string().min(1),
+  party: z.string(),
+  isRequester: z.boolean(),
+  timeStarted: epochMillis,
+  timeFinished: epochMillis,
+  requestedTransactionIDs: z.array(z.string()).nullable().optional(),
+  recoveryStatusFlag: z.enum(['REQUESTED', 'IN_PROGRESS', 'COMPLETED', 'FAILED']),
+  failureReason: z.string().nullable().optional(),
+  isManual: z.boolean(),
+});
+const recoveryRequests = z.array(recoveryRequest);
 const ledgerRecoveryResponse = z.looseObject({
+  $class: z.literal('LedgerRecoveryResult'),
   totalRecoveredRecords: z.number(),
   totalRecoveredTransactions: z.number(),
   totalRecoveredInFlightTransactions: z.number(),
   totalErrors: z.number(),
+});
+/** LedgerSync's metrics by their documented attribute names (FACTS.md §4). */
+const LEDGER_SYNC_METRICS = ['NumberOfFailedReconciliations', 'NumberOfReconciliationsWithDifferences'] as const;
+const ledgerSyncMetrics = z.object({
+  NumberOfFailedReconciliations: z.number().int().min(0),
+  NumberOfReconciliationsWithDifferences: z.number().int().min(0),
+  FailedParties: z.array(z.string()).optional(),
+  PartiesWithDifference: z.array(z.string()).optional(),
 });
 const LIMIT_EXCEPTIONS = [
   'TransactionLimitExceededException',
@@ -165,6 +202,38 @@ export function createCordaActivities(deps: { config: LedgerDrConfig }) {
       timeoutMs: 10_000,
     });
   };
+  /** The LedgerSync metrics MBean of each node, once found (its object name is not documented upstream). */
+  const ledgerSyncBeans = new Map<string, string>();
+  const ledgerSyncMetricsOf = async (
+    networkNameValue: string,
+    nodeId: string,
+  ): Promise<NonNullable<NodeReconciliation['ledgerSync']>> => {
+    try {
+      const jolokia = await jolokiaOf(networkNameValue, nodeId);
+      const key = `${networkNameValue}/${nodeId}`;
+      let mbean = ledgerSyncBeans.get(key);
+      if (!mbean) {
+        const found = await jolokia.findByAttributes([...LEDGER_SYNC_METRICS]);
+        if (found.length !== 1)
+          return {
+            unavailable: found.length
+              ? `several MBeans carry LedgerSync's metrics (${found.join(', ')})`
+              : "no MBean carries LedgerSync's metrics (is the LedgerSync CorDapp installed?)",
+          };
+        mbean = found[0]!;
+        ledgerSyncBeans.set(key, mbean);
+      }
+      const values = ledgerSyncMetrics.parse(await jolokia.readAttributes(mbean, [...LEDGER_SYNC_METRICS]));
+      return {
+        mbean,
+        failed: values.NumberOfFailedReconciliations,
+        withDifferences: values.NumberOfReconciliationsWithDifferences,
+      };
+    } catch (err) {
+      return { unavailable: `Jolokia: ${(err as Error).message}` };
+    }
+  };
+
   /** A shell or flow failure: the node not answering is worth retrying; the rest is the workflow's answer. */
   const flow = async <T>(what: () => Promise<T>): Promise<T> => {
     try {
@@ -565,6 +634,7 @@ export function createCordaActivities(deps: { config: LedgerDrConfig }) {
                   missing: v.missing,
                   ...(stuck.includes(v) ? { error: 'stuck; killed and stopped' } : v.error ? { error: v.error } : {}),
                 }));
+                outcome.ledgerSync = await ledgerSyncMetricsOf(args.network, args.node);
                 return outcome;
               }
               if (Date.now() - started > args.timeoutMs) {
@@ -586,35 +656,66 @@ export function createCordaActivities(deps: { config: LedgerDrConfig }) {
       await flow(() => shellOf(args.network, args.node).startFlow('RefreshReconciliationStatusesFlow'));
     },
 
+    /**
+     * AutomaticLedgerRecoverFlow returns nothing (FACTS.md §2): what it recovered is read from the recovery
+     * request it leaves (GetRecoveryRequestsFlow), polled while IN_PROGRESS.
+     */
     async recoverCordaAutomatically(input: {
       network: string;
       node: string;
       party: string;
+      pollIntervalMs?: number;
+      timeoutMs?: number;
     }): Promise<AutomaticRecovery> {
-      const args = parseInput(nodeRef.extend({ party }), input);
+      const args = parseInput(
+        nodeRef.extend({
+          party,
+          pollIntervalMs: z.number().int().min(10).default(2000),
+          timeoutMs: z.number().int().min(100).default(3_600_000),
+        }),
+        input,
+      );
+      const shell = shellOf(args.network, args.node);
+      const started = Date.now();
       try {
-        const raw = await shellOf(args.network, args.node).startFlow('AutomaticLedgerRecoverFlow', {
-          party: args.party,
-        });
-        const result = parseResponse(automaticResponse, raw, 'AutomaticLedgerRecoverFlow');
-        return { outcome: 'recovered', transactions: result.recoveredTransactions };
+        await shell.startFlow('AutomaticLedgerRecoverFlow', { party: args.party });
       } catch (err) {
         if (err instanceof CordaFlowError && LIMIT_EXCEPTIONS.includes(err.exception))
           return { outcome: 'limit', exception: err.exception, message: err.message };
         return flow(() => Promise.reject(err));
       }
+      return withHeartbeats(() =>
+        flow(async () => {
+          for (;;) {
+            const request = await newestRecoveryRequest(shell, args.party, false);
+            if (request?.recoveryStatusFlag === 'COMPLETED')
+              return { outcome: 'recovered', transactions: (request.requestedTransactionIDs ?? []).length } as const;
+            if (request?.recoveryStatusFlag === 'FAILED') {
+              const named = LIMIT_EXCEPTIONS.find((e) => request.failureReason?.includes(e));
+              return {
+                outcome: 'limit',
+                exception: named ?? 'AutomaticRecoveryException',
+                message: `recovery request ${request.recoveryID} failed: ${request.failureReason || 'no reason given'}`,
+              } as const;
+            }
+            if (Date.now() - started > args.timeoutMs)
+              throw ApplicationFailure.retryable(
+                `automatic recovery from ${args.party} has no completed request after ${args.timeoutMs / 1000}s (${request ? `request ${request.recoveryID} is ${request.recoveryStatusFlag}` : 'no request found'})`,
+                'RecoveryTimeout',
+              );
+            await new Promise((resolve) => setTimeout(resolve, args.pollIntervalMs));
+          }
+        }),
+      );
     },
 
+    /** InitiateManualRecoveryFlow returns the RecoveryRequest (REQUESTED, manual); its recoveryID is the request id. */
     async initiateCordaManualRecovery(input: { network: string; node: string; party: string }): Promise<string> {
       const args = parseInput(nodeRef.extend({ party }), input);
       const raw = await flow(() =>
         shellOf(args.network, args.node).startFlow('InitiateManualRecoveryFlow', { party: args.party }),
       );
-      return parseResponse(
-        z.string().min(1),
-        typeof raw === 'string' ? raw : String(raw),
-        'InitiateManualRecoveryFlow',
-      );
+      return parseResponse(recoveryRequest, raw, 'InitiateManualRecoveryFlow').recoveryID;
     },
 
     /**
@@ -648,21 +749,32 @@ export function createCordaActivities(deps: { config: LedgerDrConfig }) {
           throw ApplicationFailure.nonRetryable(`no recovery archive at ${args.archive}`, 'NoArchive');
         throw err;
       }
+      // The archive is a VaultArchive folder (`<requestId>/` with attachments/, network-parameters/,
+      // recovery-description and transactions/) as ExportTransactionsFlow writes it, carried as a tar.
       const folder = folderOf(network, args.node, args.workId);
-      await mkdir(folder, { recursive: true, mode: 0o700 });
-      const opened = path.join(folder, `import-${args.requestId}.json`);
-      await writeFile(opened, plain, { mode: 0o600 });
-      plain.fill(0);
+      const opened = path.join(folder, `import-${args.requestId}`);
+      await rm(opened, { recursive: true, force: true });
+      await mkdir(opened, { recursive: true, mode: 0o700 });
       try {
+        const transactions = await unpackVaultArchive(plain, opened, args.requestId, args.archive);
+        plain.fill(0);
         const shell = shellOf(args.network, args.node);
-        const raw = await flow(() =>
-          shell.startFlow('ImportTransactionsFlow', { requestId: args.requestId, path: opened }),
-        );
-        const { importedTransactions } = parseResponse(importResponse, raw, 'ImportTransactionsFlow');
-        await flow(() => shell.startFlow('CompleteManualRecoveryFlow', { requestId: args.requestId }));
-        return importedTransactions;
+        const status = () =>
+          flow(async () => {
+            const raw = await shell.startFlow('GetRecoveryRequestsFlow', { isRequester: true });
+            return parseResponse(recoveryRequests, raw ?? [], 'GetRecoveryRequestsFlow').find(
+              (r) => r.recoveryID === args.requestId,
+            )?.recoveryStatusFlag;
+          });
+        // A retry after the import completed the request (the worker died after it) imports nothing again.
+        if ((await status()) === 'COMPLETED') return transactions;
+        await flow(() => shell.startFlow('ImportTransactionsFlow', { requestId: args.requestId, path: opened }));
+        // Importing marks the request complete (FACTS.md §2); complete it where it did not.
+        if ((await status()) !== 'COMPLETED')
+          await flow(() => shell.startFlow('CompleteManualRecoveryFlow', { requestId: args.requestId }));
+        return transactions;
       } finally {
-        await rm(opened, { force: true });
+        await rm(opened, { recursive: true, force: true });
       }
     },
 
@@ -698,21 +810,31 @@ export function createCordaActivities(deps: { config: LedgerDrConfig }) {
           dryRun: args.dryRun,
         }),
       );
-      return parseResponse(ledgerRecoveryResponse, raw, 'LedgerRecoveryFlow');
+      const { $class: _class, ...result } = parseResponse(ledgerRecoveryResponse, raw, 'LedgerRecoveryFlow');
+      return result;
     },
   };
 }
 
+/** This node's reconciliations as requester: GetReconciliationStatusesFlow, with its documented `isRequester`. */
 async function statusesOf(shell: CordaShell): Promise<ReconciliationView[]> {
-  const raw = await shell.startFlow('GetReconciliationStatusesFlow');
+  const raw = await shell.startFlow('GetReconciliationStatusesFlow', { isRequester: true });
   const statuses = parseResponse(statusesResponse, raw ?? [], 'GetReconciliationStatusesFlow');
   return statuses.map((s) => ({
-    party: s.party,
-    status: s.status,
-    missing: s.lastSuccessfulReconciliationResult?.missingTransactions.length ?? 0,
-    ...(s.error ? { error: s.error } : {}),
-    ...(s.flowId ? { flowId: s.flowId } : {}),
+    party: s.partyName,
+    status: s.lastReconciliationStatus,
+    missing:
+      s.lastReconciliationStatus === 'DIFFERENCES_FOUND' ? (s.lastSuccessfulReconciliationResult ?? []).length : 0,
+    ...(s.lastReconciliationError ? { error: s.lastReconciliationError } : {}),
+    ...(s.stateMachineRunId ? { flowId: s.stateMachineRunId } : {}),
   }));
+}
+
+/** The newest of this node's recovery requests with `party` (GetRecoveryRequestsFlow), automatic or manual. */
+async function newestRecoveryRequest(shell: CordaShell, party: string, manual: boolean) {
+  const raw = await shell.startFlow('GetRecoveryRequestsFlow', { party, isRequester: true });
+  const requests = parseResponse(recoveryRequests, raw ?? [], 'GetRecoveryRequestsFlow');
+  return requests.filter((r) => r.isManual === manual).sort((a, b) => (b.timeStarted ?? 0) - (a.timeStarted ?? 0))[0];
 }
 
 /** Flow ids per table in a checkpoint archive, after checking it against its checksum. */
@@ -737,6 +859,50 @@ async function archivedFlowIds(manifest: CheckpointArchive): Promise<Map<string,
     );
   }
   return archived;
+}
+
+/**
+ * Unpacks a tar of `<requestId>/…` into `into`, refusing anything outside that folder or other than plain
+ * files and folders; returns how many transactions it holds.
+ */
+async function unpackVaultArchive(tarBytes: Buffer, into: string, requestId: string, source: string): Promise<number> {
+  const refused: string[] = [];
+  const parser = new tar.Unpack({
+    cwd: into,
+    strict: true,
+    // Owner-only, whatever modes the peer's tar carries: the files are ledger data in the clear.
+    umask: 0o077,
+    preservePaths: false,
+    filter: (entryPath, entry) => {
+      const type = (entry as { type?: string }).type;
+      const inside = entryPath === requestId || entryPath.startsWith(`${requestId}/`);
+      const ok = inside && (type === 'File' || type === 'Directory');
+      if (!ok) refused.push(entryPath);
+      return ok;
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    parser.on('error', reject);
+    parser.on('close', resolve);
+    parser.end(tarBytes);
+  }).catch((err: Error) => {
+    throw ApplicationFailure.nonRetryable(
+      `the recovery archive ${source} is not a tar: ${err.message}`,
+      'ArchiveCorrupt',
+    );
+  });
+  if (refused.length)
+    throw ApplicationFailure.nonRetryable(
+      `the recovery archive ${source} holds ${refused.slice(0, 3).join(', ')}, outside the VaultArchive folder ${requestId}/`,
+      'ArchiveCorrupt',
+    );
+  const transactions = path.join(into, requestId, 'transactions');
+  if (!(await exists(transactions)))
+    throw ApplicationFailure.nonRetryable(
+      `the recovery archive ${source} has no ${requestId}/transactions/ folder; is it the export for request ${requestId}?`,
+      'ArchiveCorrupt',
+    );
+  return (await readdir(transactions)).length;
 }
 
 /** The pid holding a lock on `file`, from the kernel's lock table (/proc/locks lists locks by inode). */

@@ -21,6 +21,12 @@ export class JolokiaUnreachableError extends Error {
   override name = 'JolokiaUnreachableError';
 }
 
+/** Jolokia `list`: domain → key property list → { desc, attr, op }. */
+const listTree = z.record(
+  z.string(),
+  z.record(z.string(), z.looseObject({ attr: z.record(z.string(), z.unknown()).optional() })),
+);
+
 const reply = z.looseObject({
   status: z.number(),
   value: z.unknown().optional(),
@@ -29,9 +35,11 @@ const reply = z.looseObject({
 });
 
 interface JolokiaRequest {
-  type: 'read' | 'exec' | 'search';
-  mbean: string;
-  attribute?: string;
+  type: 'read' | 'exec' | 'search' | 'list';
+  mbean?: string;
+  path?: string;
+  /** One attribute, or several (Jolokia then answers with an object by attribute name). */
+  attribute?: string | string[];
   operation?: string;
   arguments?: unknown[];
 }
@@ -60,6 +68,28 @@ export class JolokiaClient {
 
   async search(pattern: string): Promise<string[]> {
     return z.array(z.string()).parse(await this.one({ type: 'search', mbean: pattern }));
+  }
+
+  /**
+   * The MBeans that have every one of `attributes`, found with Jolokia's `list` (domain → key properties →
+   * `attr`): for metrics whose attributes are documented but whose object names are not (LedgerSync's).
+   */
+  async findByAttributes(attributes: string[], domainPattern?: RegExp): Promise<string[]> {
+    const tree = listTree.parse(await this.one({ type: 'list' }));
+    const found: string[] = [];
+    for (const [domain, beans] of Object.entries(tree)) {
+      if (domainPattern && !domainPattern.test(domain)) continue;
+      for (const [keys, info] of Object.entries(beans)) {
+        const attr = info.attr ?? {};
+        if (attributes.every((a) => a in attr)) found.push(`${domain}:${keys}`);
+      }
+    }
+    return found.sort();
+  }
+
+  /** Several attributes of one MBean in one read; by attribute name. */
+  async readAttributes(mbean: string, attributes: string[]): Promise<Record<string, unknown>> {
+    return z.record(z.string(), z.unknown()).parse(await this.one({ type: 'read', mbean, attribute: attributes }));
   }
 
   /** Several reads in one bulk POST; values in request order. */
@@ -94,6 +124,8 @@ export class JolokiaClient {
 
 function valueOf(request: JolokiaRequest, r: z.infer<typeof reply>): unknown {
   if (r.status === 200) return r.value;
-  const what = [request.type, request.mbean, request.attribute ?? request.operation].filter(Boolean).join(' ');
+  const what = [request.type, request.mbean, [request.attribute ?? request.operation].flat().join(',')]
+    .filter(Boolean)
+    .join(' ');
   throw new JolokiaError(`${what}: ${r.status} ${r.error ?? r.error_type ?? 'error'}`, r.status, r.error_type);
 }

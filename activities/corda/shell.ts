@@ -1,11 +1,11 @@
 /**
  * The Corda node shell over SSH: one command per exec, as `ssh -p <port> user@node '<command>'`. Flow results
- * come back as the shell prints them (`Flow completed with result: …`, YAML for objects); a failed flow
- * prints its exception, which becomes a `CordaFlowError` naming the exception so callers can act on it
- * (back off on "busy", switch to manual recovery on a limit).
+ * come back as the shell prints them (`Flow completed with result: <toString()>`, read by shell-output.ts); a
+ * failed flow prints its cause chain, which becomes a `CordaFlowError` naming the exception so callers can
+ * act on it (back off on "busy", switch to manual recovery on a limit).
  */
 import { Client } from 'ssh2';
-import { parse as parseYaml } from 'yaml';
+import { parseFlowOutput, type KotlinValue } from './shell-output';
 import type { CordaNodeConfig } from '../../shared/config';
 import { readSecret } from '../../shared/secrets';
 import { sshFingerprint } from '../hosts/executor';
@@ -25,7 +25,6 @@ export class CordaShellUnreachableError extends Error {
   override name = 'CordaShellUnreachableError';
 }
 
-const RESULT_MARKER = 'Flow completed with result:';
 const EXCEPTION_LINE = /^\s*(?:[\w$]+\.)*([\w$]*(?:Exception|Error))(?::\s*(.*))?$/m;
 
 /** `key: value` arguments the shell parses: JSON values are valid in its YAML-like syntax. */
@@ -49,15 +48,12 @@ export class CordaShell {
     private readonly idleMs = 2000,
   ) {}
 
-  /** Starts a flow and waits for it; returns the parsed result (null for Unit). */
-  async startFlow(flow: string, args: Record<string, unknown> = {}): Promise<unknown> {
+  /** Starts a flow and waits for it; returns its result as the shell printed it, parsed (null for Unit). */
+  async startFlow(flow: string, args: Record<string, unknown> = {}): Promise<KotlinValue> {
     const command = `flow start ${flow}${Object.keys(args).length ? ` ${flowArguments(args)}` : ''}`;
-    const output = await this.run(command);
-    const at = output.indexOf(RESULT_MARKER);
-    if (at < 0) throw failureOf(flow, output);
-    const text = output.slice(at + RESULT_MARKER.length).trim();
-    if (text === '' || text === 'kotlin.Unit' || text === 'null') return null;
-    return parseYaml(text) as unknown;
+    const printed = parseFlowOutput(await this.run(command));
+    if (printed.outcome === 'completed') return printed.result;
+    throw new CordaFlowError(printed.exception, `${flow}: ${printed.messages.join(' / ').slice(0, 500)}`);
   }
 
   /** `run <rpc> key: value…`, e.g. killFlow; returns the printed answer. */

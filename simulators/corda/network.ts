@@ -1,12 +1,14 @@
 /**
  * A simulated Corda business network: nodes with vaults of transaction ids, the Collaborative Recovery
  * CorDapps' flows (LedgerSync reconciliation, automatic and manual LedgerRecover) and Corda 4.12's
- * LedgerRecoveryFlow, with the faults operators meet. The SSH shell (shell.ts) and Jolokia (jolokia.ts) are
+ * LedgerRecoveryFlow, with the faults operators meet. Each flow takes the parameters and returns the types
+ * corda-docs-portal documents (../shared/reference/corda/FACTS.md §1-3; `flowSignatures` below): results are
+ * `KotlinData` values that print as the node's toString() does. The SSH shell and Jolokia (servers.ts) are
  * thin wire-format layers over this state.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, type ClientConfig } from 'pg';
 
@@ -19,7 +21,78 @@ export interface ReconciliationStatus {
   flowId?: string;
   error?: string;
   missing: string[];
+  startedAt: number;
+  finishedAt?: number;
+  /** The last reconciliation that completed (found differences or not). */
+  lastSuccess?: {
+    status: 'DIFFERENCES_FOUND' | 'DIFFERENCES_NOT_FOUND';
+    result: string[];
+    started: number;
+    finished: number;
+  };
 }
+
+export interface RecoveryRequestRecord {
+  recoveryID: string;
+  party: string;
+  kind: 'manual' | 'automatic';
+  state: 'REQUESTED' | 'IN_PROGRESS' | 'COMPLETED' | 'FAILED';
+  requested: string[];
+  timeStarted: number;
+  timeFinished?: number;
+  failureReason?: string;
+}
+
+/**
+ * A value as the node prints it: a data class's `Name(field=value, …)`, with each field rendered as
+ * `render` says (Kotlin data classes print strings unquoted; the documented examples quote some fields).
+ */
+export class KotlinData {
+  constructor(
+    readonly name: string,
+    readonly fields: Record<string, unknown>,
+    private readonly quoted: Record<string, '"' | "'"> = {},
+  ) {}
+
+  toString(): string {
+    const render = (v: unknown): string =>
+      v === null || v === undefined ? 'null' : Array.isArray(v) ? `[${v.map(render).join(', ')}]` : String(v);
+    return `${this.name}(${Object.entries(this.fields)
+      .map(([k, v]) => {
+        const q = this.quoted[k];
+        return `${k}=${q && typeof v === 'string' ? `${q}${v}${q}` : render(v)}`;
+      })
+      .join(', ')})`;
+  }
+}
+
+/** StateMachineRunId's own toString: the UUID in brackets. */
+const runIdText = (id: string | undefined) => (id ? `[${id}]` : null);
+
+/**
+ * The flows' public constructors by parameter name (FACTS.md): `required` must all be given, `optional` may
+ * be; the shell picks a constructor whose parameters match the names typed.
+ */
+export const flowSignatures: Record<string, { required: string[]; optional: string[] }[]> = {
+  ScheduleReconciliationFlow: [{ required: ['parties'], optional: [] }],
+  GetReconciliationStatusesFlow: [{ required: ['isRequester'], optional: ['party', 'lastReconciliationStatus'] }],
+  GetReconciliationStatusForPartyFlow: [{ required: ['party', 'isRequester'], optional: [] }],
+  RefreshReconciliationStatusesFlow: [{ required: [], optional: [] }],
+  StopReconciliationForPartyFlow: [{ required: ['party'], optional: [] }],
+  AutomaticLedgerRecoverFlow: [{ required: ['party'], optional: [] }],
+  ShowInitiatedAutomaticRecoveryProgressFlow: [{ required: ['party'], optional: [] }],
+  GetRecoveryRequestsFlow: [{ required: [], optional: ['party', 'isRequester', 'statuses'] }],
+  GetCurrentRecoveryRequestWithPartyFlow: [{ required: ['party', 'isRequester'], optional: [] }],
+  InitiateManualRecoveryFlow: [{ required: ['party'], optional: ['transactionIds'] }],
+  ExportTransactionsFlow: [{ required: ['requestId', 'path'], optional: [] }],
+  ImportTransactionsFlow: [{ required: ['requestId', 'path'], optional: [] }],
+  CompleteManualRecoveryFlow: [{ required: ['requestId'], optional: [] }],
+  FailManualRecoveryFlow: [{ required: ['requestId', 'failReason'], optional: [] }],
+  LedgerRecoveryFlow: ['recoveryPeers', 'recoveryPeer', 'useAllNetworkNodes'].map((peers) => ({
+    required: [peers],
+    optional: ['timeWindow', 'dryRun', 'verboseLogging', 'alsoFinalize', 'recoveryBatchSize', 'useTimeWindowNarrowing'],
+  })),
+};
 
 export interface NodeFaults {
   /** Reconciling with this node fails with MaxIncomingSessionsExceededException this many times. */
@@ -54,7 +127,7 @@ export class SimulatedCordaNode {
   flowLog: string[] = [];
   starts = 0;
   killedFlows: string[] = [];
-  recoveryRequests = new Map<string, { party: string; kind: 'manual' | 'automatic'; state: string }>();
+  recoveryRequests = new Map<string, RecoveryRequestRecord>();
   recoveryUsage = { requests: 0, bytes: 0 };
   private lockHolder?: ChildProcess;
   /** Started with --pause-all-flows: checkpointed flows wait, and `run killFlow` removes their checkpoints. */
@@ -99,24 +172,36 @@ export class SimulatedCordaNode {
     this.status = 'WAITING_TO_START';
   }
 
-  /** Runs one shell flow; returns its result (rendered as YAML by the shell) or throws a Corda exception. */
+  /** Runs one shell flow with the documented parameters; returns its documented result, or throws as Corda does. */
   runFlow(name: string, args: Record<string, unknown>): unknown {
     if (this.status !== 'STARTED') throw new CordaException('IllegalStateException', 'node is not started');
+    const signatures = flowSignatures[name];
+    if (!signatures) throw new ShellRefusal(`No matching flow found, run 'flow list' to see your options.`);
+    const given = Object.keys(args);
+    if (
+      !signatures.some(
+        (c) =>
+          c.required.every((p) => given.includes(p)) && given.every((p) => [...c.required, ...c.optional].includes(p)),
+      )
+    )
+      throw new ShellRefusal(
+        `No matching constructor found:\n${signatures.map((c) => `- ${name}(${[...c.required, ...c.optional.map((o) => `${o}?`)].join(', ')}): the parameters given were ${given.join(', ') || 'none'}`).join('\n')}`,
+      );
     this.flowLog.push(name);
     switch (name) {
       case 'ScheduleReconciliationFlow':
         return this.schedule(stringList(args.parties, 'parties'));
       case 'GetReconciliationStatusesFlow':
-        return [...this.reconciliations.values()].map((r) => ({
-          party: r.party,
-          status: r.status,
-          ...(r.error ? { error: r.error } : {}),
-          lastSuccessfulReconciliationResult:
-            r.status === 'DIFFERENCES_FOUND' || r.status === 'DIFFERENCES_NOT_FOUND'
-              ? { missingTransactions: r.missing }
-              : null,
-          ...(r.flowId ? { flowId: r.flowId } : {}),
-        }));
+        // This node keeps only its own requests; as responder it has none.
+        if (args.isRequester !== true) return [];
+        return [...this.reconciliations.values()]
+          .filter((r) => args.party === undefined || r.party === args.party)
+          .filter((r) => args.lastReconciliationStatus === undefined || r.status === args.lastReconciliationStatus)
+          .map((r) => this.statusOf(r));
+      case 'GetReconciliationStatusForPartyFlow': {
+        const r = args.isRequester === true ? this.reconciliations.get(String(args.party)) : undefined;
+        return r ? this.statusOf(r) : null;
+      }
       case 'RefreshReconciliationStatusesFlow':
         for (const tx of this.inFlight) this.vault.add(tx);
         this.inFlight.clear();
@@ -128,28 +213,112 @@ export class SimulatedCordaNode {
         return null;
       }
       case 'AutomaticLedgerRecoverFlow':
-        return this.automaticRecovery(String(args.party));
+        this.automaticRecovery(String(args.party));
+        return null;
+      case 'ShowInitiatedAutomaticRecoveryProgressFlow': {
+        const r = this.requestsWith(String(args.party), 'automatic').at(-1);
+        const total = r?.requested.length ?? 0;
+        return new KotlinData('RecoveryProgress', { done: r?.state === 'COMPLETED' ? total : 0, total });
+      }
+      case 'GetRecoveryRequestsFlow': {
+        const statuses =
+          args.statuses === undefined || args.statuses === null ? undefined : stringList(args.statuses, 'statuses');
+        // This node keeps the requests it made; as a recipient it lists none.
+        if (args.isRequester === false) return [];
+        return [...this.recoveryRequests.values()]
+          .filter((r) => args.party === undefined || args.party === null || r.party === args.party)
+          .filter((r) => !statuses || statuses.includes(r.state))
+          .map((r) => this.requestOf(r));
+      }
+      case 'GetCurrentRecoveryRequestWithPartyFlow': {
+        const current = [...this.recoveryRequests.values()].filter(
+          (r) => r.party === args.party && (r.state === 'REQUESTED' || r.state === 'IN_PROGRESS'),
+        );
+        if (current.length > 1)
+          throw new CordaException(
+            'MultipleRecoveryRecordsException',
+            `several recovery requests with ${String(args.party)}`,
+          );
+        return current[0] ? this.requestOf(current[0]) : null;
+      }
       case 'InitiateManualRecoveryFlow': {
-        const requestId = randomUUID();
-        this.recoveryRequests.set(requestId, { party: String(args.party), kind: 'manual', state: 'INITIATED' });
-        return requestId;
+        const request: RecoveryRequestRecord = {
+          recoveryID: randomUUID(),
+          party: String(args.party),
+          kind: 'manual',
+          state: 'REQUESTED',
+          requested: this.missingFrom(String(args.party)),
+          timeStarted: Date.now(),
+        };
+        this.recoveryRequests.set(request.recoveryID, request);
+        return this.requestOf(request);
       }
       case 'ExportTransactionsFlow':
-        return this.exportFor(String(args.requestId), String(args.path));
+        this.exportFor(String(args.requestId), String(args.path));
+        return null;
       case 'ImportTransactionsFlow':
-        return this.importFrom(String(args.requestId), String(args.path));
+        this.importFrom(String(args.requestId), String(args.path));
+        return null;
       case 'CompleteManualRecoveryFlow':
       case 'FailManualRecoveryFlow': {
         const request = this.recoveryRequests.get(String(args.requestId));
-        if (!request) throw new CordaException('IllegalArgumentException', `no recovery request ${args.requestId}`);
+        if (!request)
+          throw new CordaException('ManualRecoveryException', `no recovery request ${String(args.requestId)}`);
         request.state = name === 'CompleteManualRecoveryFlow' ? 'COMPLETED' : 'FAILED';
+        request.timeFinished = Date.now();
+        if (name === 'FailManualRecoveryFlow') request.failureReason = String(args.failReason);
         return null;
       }
       case 'LedgerRecoveryFlow':
         return this.ledgerRecovery(args);
-      default:
-        throw new CordaException('IllegalArgumentException', `no matching constructor found for flow ${name}`);
     }
+    throw new ShellRefusal(`No matching flow found, run 'flow list' to see your options.`);
+  }
+
+  /** ReconciliationStatus, with the fields and quoting of the documented example (FACTS.md §1). */
+  private statusOf(r: ReconciliationStatus): KotlinData {
+    return new KotlinData(
+      'ReconciliationStatus',
+      {
+        partyName: r.party,
+        isRequester: true,
+        stateMachineRunId: r.flowId ?? null,
+        lastSuccessfulReconciliationTimeStarted: r.lastSuccess?.started ?? null,
+        lastSuccessfulReconciliationTimeFinished: r.lastSuccess?.finished ?? null,
+        lastSuccessfulReconciliationStatus: r.lastSuccess?.status ?? null,
+        lastSuccessfulReconciliationResult: r.lastSuccess?.result ?? [],
+        lastSuccessfulReconciliationArchivedResult: [],
+        lastReconciliationTimeStarted: r.startedAt,
+        lastReconciliationTimeFinished: r.finishedAt ?? null,
+        lastReconciliationStatus: r.status,
+        lastReconciliationError: r.error ?? '',
+      },
+      { partyName: '"', stateMachineRunId: '"', lastReconciliationError: '"' },
+    );
+  }
+
+  /** RecoveryRequest, printed as the documented example (FACTS.md §2): party unquoted, failureReason in ''. */
+  private requestOf(r: RecoveryRequestRecord): KotlinData {
+    return new KotlinData(
+      'RecoveryRequest',
+      {
+        recoveryID: r.recoveryID,
+        party: r.party,
+        isRequester: true,
+        timeStarted: r.timeStarted,
+        timeFinished: r.timeFinished ?? null,
+        requestedTransactionIDs: r.requested,
+        recoveryStatusFlag: r.state,
+        failureReason: r.failureReason ?? '',
+        isManual: r.kind === 'manual',
+        stateMachineRunId: r.kind === 'manual' ? null : runIdText(r.recoveryID),
+      },
+      { failureReason: "'" },
+    );
+  }
+
+  private requestsWith(party: string, kind: RecoveryRequestRecord['kind']): RecoveryRequestRecord[] {
+    return [...this.recoveryRequests.values()].filter((r) => r.party === party && r.kind === kind);
   }
 
   /** `run killFlow id: <uuid>`: a paused flow's checkpoint rows go; a running reconciliation fails. */
@@ -199,7 +368,15 @@ export class SimulatedCordaNode {
       );
     }
     for (const party of parties) {
-      const status: ReconciliationStatus = { party, status: 'IN_PROGRESS', flowId: randomUUID(), missing: [] };
+      const previous = this.reconciliations.get(party);
+      const status: ReconciliationStatus = {
+        party,
+        status: 'IN_PROGRESS',
+        flowId: randomUUID(),
+        missing: [],
+        startedAt: Date.now(),
+        ...(previous?.lastSuccess ? { lastSuccess: previous.lastSuccess } : {}),
+      };
       this.reconciliations.set(party, status);
       // Reconciliation runs in the background; the result is there by the next status read.
       setImmediate(() => this.finishReconciliation(status));
@@ -212,6 +389,7 @@ export class SimulatedCordaNode {
     const peer = this.network.byParty(r.party);
     if (!peer || this.faults.failingWith.has(r.party)) {
       r.status = 'FAILED';
+      r.finishedAt = Date.now();
       r.error = peer ? `${r.party} did not respond: FlowException` : `unknown party ${r.party}`;
       return;
     }
@@ -223,6 +401,8 @@ export class SimulatedCordaNode {
     r.missing = this.missingFrom(r.party);
     r.status = r.missing.length ? 'DIFFERENCES_FOUND' : 'DIFFERENCES_NOT_FOUND';
     r.flowId = undefined;
+    r.finishedAt = Date.now();
+    r.lastSuccess = { status: r.status, result: r.missing, started: r.startedAt, finished: r.finishedAt };
   }
 
   /** Transactions the peer shares with this node that this node's vault lacks (in-flight ones included). */
@@ -232,7 +412,8 @@ export class SimulatedCordaNode {
     return [...this.network.sharedBetween(this.party, party)].filter((tx) => !this.vault.has(tx)).sort();
   }
 
-  private automaticRecovery(party: string): { recoveredTransactions: number } {
+  /** Recovers what `party` has and this node lacks, within LedgerRecover's limits; leaves a RecoveryRequest. */
+  private automaticRecovery(party: string): void {
     const missing = this.missingFrom(party);
     if (missing.length > RECOVERY_LIMITS.transactionsPerRequest) {
       throw new CordaException(
@@ -244,11 +425,23 @@ export class SimulatedCordaNode {
       throw new CordaException('RequestLimitExceededException', 'too many recovery requests in the last hour');
     }
     this.recoveryUsage.requests++;
+    const request: RecoveryRequestRecord = {
+      recoveryID: randomUUID(),
+      party,
+      kind: 'automatic',
+      state: 'IN_PROGRESS',
+      requested: missing,
+      timeStarted: Date.now(),
+    };
+    this.recoveryRequests.set(request.recoveryID, request);
     let recovered = 0;
     for (const tx of missing) {
       const size = this.network.sizeOf(tx);
       if (this.recoveryUsage.bytes + size > RECOVERY_LIMITS.bytesPerHour) {
         this.refreshAll();
+        request.state = 'FAILED';
+        request.timeFinished = Date.now();
+        request.failureReason = `SizeLimitExceededException: recovered ${recovered} of ${missing.length}`;
         throw new CordaException(
           'SizeLimitExceededException',
           `recovered ${recovered} of ${missing.length} transactions; the hourly size limit was reached`,
@@ -258,40 +451,58 @@ export class SimulatedCordaNode {
       this.vault.add(tx);
       recovered++;
     }
-    this.recoveryRequests.set(randomUUID(), { party, kind: 'automatic', state: 'COMPLETED' });
+    request.state = 'COMPLETED';
+    request.timeFinished = Date.now();
     this.refreshAll();
-    return { recoveredTransactions: recovered };
   }
 
-  /** The peer's side of a manual recovery: a cleartext archive of what the requester lacks. */
-  private exportFor(requestId: string, file: string): string {
+  /**
+   * The peer's side of a manual recovery: a VaultArchive under `<dir>/<requestId>/` (attachments/,
+   * network-parameters/, recovery-description, transactions/<id>), as ExportTransactionsFlow writes it.
+   */
+  private exportFor(requestId: string, dir: string): void {
     const requester = this.network.nodes.find((n) => n.recoveryRequests.get(requestId)?.party === this.party);
     if (!requester)
-      throw new CordaException('IllegalArgumentException', `no recovery request ${requestId} for ${this.party}`);
+      throw new CordaException('VaultExporterException', `no recovery request ${requestId} for ${this.party}`);
+    const archive = path.join(dir, requestId);
+    for (const sub of ['attachments', 'network-parameters', 'transactions'])
+      mkdirSync(path.join(archive, sub), { recursive: true });
     const transactions = requester.missingFrom(this.party);
-    writeFileSync(file, JSON.stringify({ requestId, from: this.party, transactions }));
-    return file;
+    writeFileSync(
+      path.join(archive, 'recovery-description'),
+      JSON.stringify({ requestId, from: this.party, transactions: transactions.length }),
+    );
+    for (const tx of transactions) writeFileSync(path.join(archive, 'transactions', tx), `signed transaction ${tx}`);
   }
 
-  private importFrom(requestId: string, file: string): { importedTransactions: number } {
+  /** ImportTransactionsFlow: reads `<dir>/<requestId>/transactions/`, marks the request complete, refreshes. */
+  private importFrom(requestId: string, dir: string): void {
     const request = this.recoveryRequests.get(requestId);
-    if (!request) throw new CordaException('IllegalArgumentException', `no recovery request ${requestId}`);
-    const archive = JSON.parse(readFileSync(file, 'utf8')) as { requestId: string; transactions: string[] };
-    if (archive.requestId !== requestId)
-      throw new CordaException('IllegalArgumentException', `archive is for request ${archive.requestId}`);
-    let imported = 0;
-    for (const tx of archive.transactions) {
-      if (!this.vault.has(tx)) imported++;
-      this.vault.add(tx);
+    if (!request) throw new CordaException('ManualRecoveryException', `no recovery request ${requestId}`);
+    const transactions = path.join(dir, requestId, 'transactions');
+    let files: string[];
+    try {
+      files = readdirSync(transactions);
+    } catch {
+      throw new CordaException(
+        'CorruptedArchiveException',
+        `${transactions} is not a VaultArchive of request ${requestId}`,
+      );
     }
-    request.state = 'IMPORTED';
+    for (const tx of files) this.vault.add(tx);
+    request.state = 'COMPLETED';
+    request.timeFinished = Date.now();
     this.refreshAll();
-    return { importedTransactions: imported };
   }
 
-  private ledgerRecovery(args: Record<string, unknown>) {
-    const peers = stringList(args.recoveryPeers, 'recoveryPeers');
-    const dryRun = args.dryRun === true || args.dryRun === 'true';
+  private ledgerRecovery(args: Record<string, unknown>): KotlinData {
+    const peers =
+      args.useAllNetworkNodes === true
+        ? this.network.nodes.filter((n) => n !== this).map((n) => n.party)
+        : args.recoveryPeer !== undefined
+          ? [String(args.recoveryPeer)]
+          : stringList(args.recoveryPeers, 'recoveryPeers');
+    const dryRun = args.dryRun === true;
     let transactions = 0;
     for (const party of peers) {
       const missing = this.missingFrom(party);
@@ -299,18 +510,21 @@ export class SimulatedCordaNode {
       if (!dryRun) for (const tx of missing) this.vault.add(tx);
     }
     if (!dryRun) this.refreshAll();
-    return {
+    return new KotlinData('LedgerRecoveryResult', {
       totalRecoveredRecords: transactions,
       totalRecoveredTransactions: transactions,
       totalRecoveredInFlightTransactions: 0,
       totalErrors: 0,
-    };
+    });
   }
 
   private refreshAll(): void {
     for (const r of this.reconciliations.values()) this.refreshDifferences(r);
   }
 }
+
+/** The shell's own refusal (no such flow, no matching constructor): printed as is, not as a flow error. */
+export class ShellRefusal extends Error {}
 
 export class CordaException extends Error {
   constructor(

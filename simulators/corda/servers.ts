@@ -8,8 +8,14 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server, utils, type Connection } from 'ssh2';
-import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { CordaException, type CordaBusinessNetwork, type SimulatedCordaNode } from './network';
+import { parse as parseYaml } from 'yaml';
+import {
+  CordaException,
+  flowSignatures,
+  ShellRefusal,
+  type CordaBusinessNetwork,
+  type SimulatedCordaNode,
+} from './network';
 
 export interface ShellEndpoint {
   node: string;
@@ -125,23 +131,48 @@ export class CordaNetworkServers {
   }
 }
 
-/** What the node shell prints for one command. */
+/** Flows whose result may be null, printed `null`; every other null result is a Unit flow's `kotlin.Unit`. */
+const NULLABLE_RESULTS = new Set(['GetReconciliationStatusForPartyFlow', 'GetCurrentRecoveryRequestWithPartyFlow']);
+const ansi = (code: string) => `\u001b[${code}`;
+
+/**
+ * What the node shell prints for one command, as corda-shell does over SSH (ANSI on): the progress steps,
+ * then `Flow completed with result: <toString()>` on one line; on failure no result line, but each message
+ * of the cause chain in red after ☠ (ANSIProgressRenderer); the shell's own refusals as plain text.
+ */
 export async function shellCommand(node: SimulatedCordaNode, command: string): Promise<string> {
   const flow = /^flow start (\w+)\s*(.*)$/s.exec(command.trim());
+  const progress = `${ansi('2K')}\n${ansi('1m')} \u27a1\ufe0f  Starting${ansi('22m')}${ansi('0K')}\n`;
   try {
     if (flow) {
-      const result = node.runFlow(flow[1]!, parseArguments(flow[2]!));
-      return ` ✅   Starting\n ➡️   Done\nFlow completed with result: ${renderResult(result)}`;
+      const name = flow[1]!;
+      const result = node.runFlow(name, parseArguments(flow[2]!));
+      const text =
+        result === null || result === undefined
+          ? NULLABLE_RESULTS.has(name)
+            ? 'null'
+            : 'kotlin.Unit'
+          : Array.isArray(result)
+            ? `[${result.map(String).join(', ')}]`
+            : String(result);
+      return `${progress}${ansi('1A')} \u2705  Starting${ansi('0K')}\n \u27a1\ufe0f  Done${ansi('0K')}\n\nFlow completed with result: ${text}\n`;
     }
     const run = /^run (\w+)\s*(.*)$/s.exec(command.trim());
     if (run?.[1] === 'killFlow') return `${await node.killFlow(String(parseArguments(run[2]!).id))}\n`;
     if (command.trim() === 'flow list') {
-      return 'com.r3.corda.lib.ledgersync.flows.ScheduleReconciliationFlow\nnet.corda.core.flows.ContractUpgradeFlow$Authorise\n';
+      return `${Object.keys(flowSignatures)
+        .map(
+          (f) =>
+            `${f.includes('LedgerRecoveryFlow') ? 'net.corda.core.flows' : 'com.r3.corda.lib.ledgersync.flows'}.${f}`,
+        )
+        .join('\n')}\nnet.corda.core.flows.ContractUpgradeFlow$Authorise\n`;
     }
     return `Unknown command: ${command}\n`;
   } catch (err) {
-    if (err instanceof CordaException) return `${qualified(err.type)}: ${err.message}\n`;
-    return `java.lang.IllegalArgumentException: ${(err as Error).message}\n`;
+    if (err instanceof ShellRefusal) return `${err.message}\n`;
+    // A flow's exception reaches the shell as a CordaRuntimeException whose message names the original class.
+    const message = err instanceof CordaException ? `${qualified(err.type)}: ${err.message}` : (err as Error).message;
+    return `${progress}${ansi('31m')}\u2620\ufe0f ${message}\n${ansi('0m')}${ansi('0K')}\n`;
   }
 }
 
@@ -153,18 +184,16 @@ function parseArguments(text: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
-function renderResult(result: unknown): string {
-  if (result === null || result === undefined) return 'kotlin.Unit\n';
-  if (typeof result === 'string') return `${result}\n`;
-  return `\n${toYaml(result)}`;
-}
-
 const PACKAGES: Record<string, string> = {
   ReconciliationAlreadyScheduledException: 'com.r3.corda.lib.ledgersync.exceptions',
   MaxIncomingSessionsExceededException: 'com.r3.corda.lib.ledgersync.exceptions',
   TransactionLimitExceededException: 'com.r3.corda.lib.ledgerrecover.exceptions',
   RequestLimitExceededException: 'com.r3.corda.lib.ledgerrecover.exceptions',
   SizeLimitExceededException: 'com.r3.corda.lib.ledgerrecover.exceptions',
+  MultipleRecoveryRecordsException: 'com.r3.corda.lib.ledgerrecover.exceptions',
+  ManualRecoveryException: 'com.r3.corda.lib.ledgerrecover.exceptions',
+  VaultExporterException: 'com.r3.corda.lib.ledgerrecover.exceptions',
+  CorruptedArchiveException: 'com.r3.corda.lib.ledgerrecover.exceptions',
 };
 
 function qualified(type: string): string {
@@ -175,21 +204,51 @@ function jolokiaError(request: unknown, status: number, type: string, message: s
   return { request, status, error_type: type, error: `${type} : ${message}`, timestamp: Math.floor(Date.now() / 1000) };
 }
 
-const METRICS = 'com.r3.corda.lib.ledgersync:type=LedgerSync';
+/**
+ * LedgerSync's metrics: one MBean with the documented attribute names (FACTS.md §4). Upstream does not document
+ * its object name, so the simulator uses one no client should hard-code; clients find it by its attributes.
+ */
+export const LEDGER_SYNC_MBEAN = 'com.r3.corda.lib.ledgersync.simulated:type=Metrics,service=LedgerSync';
 
 /** One Jolokia request against the node's MBeans. */
 function jolokiaReply(node: SimulatedCordaNode, request: unknown) {
-  const r = request as { type?: string; mbean?: string; attribute?: string; operation?: string };
+  const r = request as { type?: string; mbean?: string; attribute?: string | string[]; operation?: string };
   const ok = (value: unknown) => ({ request, value, status: 200, timestamp: Math.floor(Date.now() / 1000) });
   const statuses = [...node.reconciliations.values()];
+  const count = (...wanted: string[]) => statuses.filter((s) => wanted.includes(s.status)).length;
   const beans: Record<string, Record<string, unknown>> = {
     'net.corda:type=Node,name=Status': { Value: node.status },
-    [`${METRICS},name=NumberOfFailedReconciliations`]: { Value: statuses.filter((s) => s.status === 'FAILED').length },
-    [`${METRICS},name=NumberOfReconciliationsWithDifferences`]: {
-      Value: statuses.filter((s) => s.status === 'DIFFERENCES_FOUND').length,
+    [LEDGER_SYNC_MBEAN]: {
+      NumberOfScheduledReconciliations: statuses.length,
+      NumberOfReconciliationsInProgress: count('IN_PROGRESS'),
+      NumberOfFailedReconciliations: count('FAILED'),
+      NumberOfReconciliationsWithDifferences: count('DIFFERENCES_FOUND'),
+      NumberOfReconciliationsWithoutDifferences: count('DIFFERENCES_NOT_FOUND'),
+      FailedParties: statuses.filter((s) => s.status === 'FAILED').map((s) => s.party),
+      PartiesWithDifference: statuses.filter((s) => s.status === 'DIFFERENCES_FOUND').map((s) => s.party),
     },
-    [`${METRICS},name=FailedParties`]: { Value: statuses.filter((s) => s.status === 'FAILED').map((s) => s.party) },
   };
+  if (r.type === 'list') {
+    // Jolokia's list: domain → key properties → { desc, attr: { name: { type, rw, desc } } }.
+    const tree: Record<string, Record<string, { desc: string; attr: Record<string, unknown> }>> = {};
+    for (const [name, attributes] of Object.entries(beans)) {
+      const [domain, keys] = [name.slice(0, name.indexOf(':')), name.slice(name.indexOf(':') + 1)];
+      (tree[domain] ??= {})[keys] = {
+        desc: 'Information on the management interface of the MBean',
+        attr: Object.fromEntries(
+          Object.entries(attributes).map(([a, v]) => [
+            a,
+            {
+              type: Array.isArray(v) ? '[Ljava.lang.String;' : typeof v === 'number' ? 'int' : 'java.lang.String',
+              rw: false,
+              desc: a,
+            },
+          ]),
+        ),
+      };
+    }
+    return ok(tree);
+  }
   if (r.type === 'search') {
     const pattern = new RegExp(`^${(r.mbean ?? '').replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
     return ok(Object.keys(beans).filter((name) => pattern.test(name)));
@@ -198,6 +257,17 @@ function jolokiaReply(node: SimulatedCordaNode, request: unknown) {
   if (!bean) return jolokiaError(request, 404, 'javax.management.InstanceNotFoundException', `${r.mbean}`);
   if (r.type === 'read') {
     if (!r.attribute) return ok(bean);
+    if (Array.isArray(r.attribute)) {
+      const missing = r.attribute.find((a) => !(a in bean));
+      if (missing)
+        return jolokiaError(
+          request,
+          404,
+          'javax.management.AttributeNotFoundException',
+          `No such attribute: ${missing}`,
+        );
+      return ok(Object.fromEntries(r.attribute.map((a) => [a, bean[a]])));
+    }
     if (!(r.attribute in bean))
       return jolokiaError(
         request,

@@ -3,15 +3,14 @@
  * and during a manual recovery's import (the node's import slowed): another worker finishes each run, every
  * checkpoint row is in the archive exactly once, and every lost transaction is back.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
-import { seal } from '../../shared/sealed-file';
 import { startProcedure } from '../../shared/start-procedure';
 import { createCheckpointTables, fillCheckpoints } from '../../simulators/corda/checkpoints';
 import type { CordaRecoveryResult } from '../../workflows/corda-recovery';
 import { statusQuery } from '../../workflows/lib/procedure';
-import { startTestCordaNetwork, type TestCordaNetwork } from '../helpers/corda';
+import { sealVaultArchive, startTestCordaNetwork, type TestCordaNetwork } from '../helpers/corda';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/processes';
 import { connectTestTemporal, scratchDir, uniqueTaskQueue, type TestTemporal } from '../helpers/temporal';
@@ -92,10 +91,13 @@ describe('corda-recovery survives SIGKILL of the worker', () => {
       (await handle.query(statusQuery)).awaiting.find((w) => w.what.startsWith('the recovery archive from')),
     );
     const requestId = /for request (\S+)$/.exec(awaited.what)![1]!;
-    const exported = path.join(corda.dir, 'export.json');
-    c!.runFlow('ExportTransactionsFlow', { requestId, path: exported });
-    const sealedArchive = path.join(corda.dir, 'from-c.sealed');
-    writeFileSync(sealedArchive, seal(readFileSync(exported), corda.archiveKey), { mode: 0o600 });
+    const sealedArchive = sealVaultArchive(
+      c!,
+      requestId,
+      corda.dir,
+      corda.archiveKey,
+      path.join(corda.dir, 'from-c.sealed'),
+    );
     await handle.executeUpdate('archiveArrived', {
       args: [{ actor: 'ops-c', party: c!.party, requestId, path: sealedArchive }],
     });

@@ -3,15 +3,20 @@
  * stand-in) and the node's checkpoint tables in a real PostgreSQL.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
-import { seal } from '../../shared/sealed-file';
 import { startProcedure } from '../../shared/start-procedure';
 import { createCheckpointTables, fillCheckpoints } from '../../simulators/corda/checkpoints';
 import type { CordaRecoveryResult } from '../../workflows/corda-recovery';
 import { statusQuery } from '../../workflows/lib/procedure';
-import { CHECKPOINT_TABLES, partyOf, startTestCordaNetwork, type TestCordaNetwork } from '../helpers/corda';
+import {
+  CHECKPOINT_TABLES,
+  partyOf,
+  sealVaultArchive,
+  startTestCordaNetwork,
+  type TestCordaNetwork,
+} from '../helpers/corda';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
 import {
   connectTestTemporal,
@@ -112,13 +117,13 @@ describe('corda-recovery', () => {
       throw e;
     });
     const requestId = /for request (\S+)$/.exec(awaited.what)![1]!;
-    const exported = path.join(corda.dir, 'peer-c-export.json');
-    c!.runFlow('ExportTransactionsFlow', { requestId, path: exported });
-    const incoming = path.join(corda.dir, 'incoming');
-    mkdirSync(incoming, { recursive: true });
-    const sealedArchive = path.join(incoming, 'from-c.sealed');
-    writeFileSync(sealedArchive, seal(readFileSync(exported), corda.archiveKey), { mode: 0o600 });
-    rmSync(exported);
+    const sealedArchive = sealVaultArchive(
+      c!,
+      requestId,
+      corda.dir,
+      corda.archiveKey,
+      path.join(corda.dir, 'incoming', 'from-c.sealed'),
+    );
     await handle.executeUpdate('archiveArrived', {
       args: [{ actor: 'ops-c', party: c!.party, requestId, path: sealedArchive }],
     });

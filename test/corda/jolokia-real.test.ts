@@ -36,6 +36,22 @@ describe('JolokiaClient against the real Jolokia agent', () => {
     ).toEqual([5, 'STARTED']);
   });
 
+  it("finds LedgerSync's metrics by their documented attribute names with list, and reads them at once", async () => {
+    const [mbean, ...others] = await client.findByAttributes([
+      'NumberOfFailedReconciliations',
+      'NumberOfReconciliationsWithDifferences',
+    ]);
+    expect(mbean).toBe('com.example.undocumented:service=ls,kind=metrics');
+    expect(others).toEqual([]);
+    expect(
+      await client.readAttributes(mbean!, ['NumberOfFailedReconciliations', 'PartiesWithDifference', 'FailedParties']),
+    ).toEqual({
+      NumberOfFailedReconciliations: 1,
+      PartiesWithDifference: ['O=PartyB, L=London, C=GB', 'O=PartyD, L=Zurich, C=CH'],
+      FailedParties: ['O=PartyC, L=Paris, C=FR'],
+    });
+  });
+
   it('turns an error reported under HTTP 200 into a JolokiaError', async () => {
     const missing = 'net.corda:type=Node,name=Missing';
     const raw = await axios.post(agent.url, { type: 'read', mbean: missing, attribute: 'Value' });

@@ -2,17 +2,15 @@
  * Fault matrix, Corda rows: each fault the Corda simulator injects, met by corda-recovery, with its expected
  * outcome written down. Every row runs the real workflow on the real dev server against a fresh injection.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { Client } from 'pg';
-import { seal } from '../../shared/sealed-file';
 import { startProcedure } from '../../shared/start-procedure';
 import { createCheckpointTables } from '../../simulators/corda/checkpoints';
 import type { CordaBusinessNetwork } from '../../simulators/corda/network';
 import type { CordaRecoveryResult } from '../../workflows/corda-recovery';
 import { statusQuery } from '../../workflows/lib/procedure';
-import { partyOf, startTestCordaNetwork, type TestCordaNetwork } from '../helpers/corda';
+import { partyOf, sealVaultArchive, startTestCordaNetwork, type TestCordaNetwork } from '../helpers/corda';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
 import {
   connectTestTemporal,
@@ -155,12 +153,13 @@ describe('fault matrix: Corda', () => {
       if (awaited) {
         const [, party, requestId] = /from (.+) for request (\S+)$/.exec(awaited.what)!;
         const peer = corda.network.byParty(party!)!;
-        const exported = path.join(corda.dir, `export-${requestId}.json`);
-        peer.runFlow('ExportTransactionsFlow', { requestId, path: exported });
-        const incoming = path.join(corda.dir, 'incoming');
-        mkdirSync(incoming, { recursive: true });
-        const sealed = path.join(incoming, `${requestId}.sealed`);
-        writeFileSync(sealed, seal(readFileSync(exported), corda.archiveKey), { mode: 0o600 });
+        const sealed = sealVaultArchive(
+          peer,
+          requestId!,
+          corda.dir,
+          corda.archiveKey,
+          path.join(corda.dir, 'incoming', `${requestId}.sealed`),
+        );
         await handle.executeUpdate('archiveArrived', { args: [{ actor: 'peer-ops', party, requestId, path: sealed }] });
       }
       await new Promise((r) => setTimeout(r, 150));

@@ -3,10 +3,12 @@
  * launcher stand-in in their start/stop commands, and a `kind: corda` configuration pointing at all of it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import * as tar from 'tar';
 import type { LedgerDrConfig } from '../../shared/config';
-import { CordaBusinessNetwork } from '../../simulators/corda/network';
+import { seal } from '../../shared/sealed-file';
+import { CordaBusinessNetwork, type SimulatedCordaNode } from '../../simulators/corda/network';
 import { CordaNetworkServers } from '../../simulators/corda/servers';
 import { PROJECT_ROOT } from './paths';
 import type { TestPostgres } from './postgres';
@@ -22,6 +24,29 @@ export const CHECKPOINT_TABLES = [
 ];
 
 export const partyOf = (id: string) => `O=${id.toUpperCase()}, L=London, C=GB`;
+
+/**
+ * What a peer's operator does for a manual recovery: ExportTransactionsFlow into a folder (the VaultArchive
+ * `<requestId>/…`), that folder as a tar, sealed with the network's key and written to `sealedFile`.
+ */
+export function sealVaultArchive(
+  peer: SimulatedCordaNode,
+  requestId: string,
+  workDir: string,
+  key: Buffer,
+  sealedFile: string,
+): string {
+  const exportDir = path.join(workDir, `export-${peer.id}-${requestId}`);
+  mkdirSync(exportDir, { recursive: true });
+  peer.runFlow('ExportTransactionsFlow', { requestId, path: exportDir });
+  const tarFile = `${exportDir}.tar`;
+  tar.c({ sync: true, cwd: exportDir, file: tarFile, portable: true }, [requestId]);
+  mkdirSync(path.dirname(sealedFile), { recursive: true });
+  writeFileSync(sealedFile, seal(readFileSync(tarFile), key), { mode: 0o600 });
+  rmSync(exportDir, { recursive: true, force: true });
+  rmSync(tarFile, { force: true });
+  return sealedFile;
+}
 
 export interface TestCordaNetwork {
   network: CordaBusinessNetwork;

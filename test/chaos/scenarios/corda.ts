@@ -7,13 +7,18 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
-import { seal } from '../../../shared/sealed-file';
 import { startProcedure } from '../../../shared/start-procedure';
 import { createCheckpointTables, fillCheckpoints } from '../../../simulators/corda/checkpoints';
 import type { CordaReconciliationResult } from '../../../workflows/corda-reconciliation';
 import type { CordaRecoveryResult } from '../../../workflows/corda-recovery';
 import { statusQuery } from '../../../workflows/lib/procedure';
-import { CHECKPOINT_TABLES, partyOf, startTestCordaNetwork, type TestCordaNetwork } from '../../helpers/corda';
+import {
+  CHECKPOINT_TABLES,
+  partyOf,
+  sealVaultArchive,
+  startTestCordaNetwork,
+  type TestCordaNetwork,
+} from '../../helpers/corda';
 import { startTestPostgres, type TestPostgres } from '../../helpers/postgres';
 import { resultOf, retryTransient, sleep, type ChaosScenario } from '../harness';
 import { alertsApplied } from '../invariants';
@@ -98,10 +103,13 @@ export function cordaRecoveryScenario(): ChaosScenario {
           if (!match || answered.has(match[2]!)) continue;
           const [, party, requestId] = match as unknown as [string, string, string];
           const peer = net.byParty(party)!;
-          const exported = path.join(corda.dir, `export-${requestId}.json`);
-          peer.runFlow('ExportTransactionsFlow', { requestId, path: exported });
-          const sealed = path.join(corda.dir, `from-${peer.id}-${requestId}.sealed`);
-          writeFileSync(sealed, seal(readFileSync(exported), corda.archiveKey), { mode: 0o600 });
+          const sealed = sealVaultArchive(
+            peer,
+            requestId,
+            corda.dir,
+            corda.archiveKey,
+            path.join(corda.dir, `from-${peer.id}-${requestId}.sealed`),
+          );
           await retryTransient(() =>
             handle.executeUpdate('archiveArrived', {
               args: [{ actor: `ops-${peer.id}`, party, requestId, path: sealed }],
