@@ -57,6 +57,8 @@ export interface TestCordaNetwork {
   configFile: string;
   /** The `networks.<name>` entry as written, to combine several networks in one configuration. */
   rawNetwork: object;
+  /** The nodes' shell login, for tests that talk to a shell as an operator would. */
+  shellLogin: { user: string; password: string };
   stop(): Promise<void>;
 }
 
@@ -138,6 +140,7 @@ export async function startTestCordaNetwork(options: {
     config,
     configFile: file,
     rawNetwork,
+    shellLogin: { user: 'ops', password: shellPassword },
     async stop() {
       network.stopAll();
       await servers.stop();

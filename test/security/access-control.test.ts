@@ -28,6 +28,7 @@ const MATRIX: Record<string, Role[]> = {
   'post /v1/recoveries/{id}/shares-submitted': APPROVE,
   'post /v1/recoveries/{id}/archive-arrived': OPERATE,
   'post /v1/recoveries/{id}/agree-timestamp': APPROVE,
+  'post /v1/recoveries/{id}/lsu-parameters': APPROVE,
   'post /v1/recoveries/{id}/cancel': OPERATE,
   'post /v1/schedules': OPERATE,
   'get /v1/schedules': READ,
