@@ -88,9 +88,9 @@ const restoreId = backupId;
 const participantIdSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/, { error: 'expected a participant id of letters, digits, "_" and "-"' });
-// wallet-internal.yaml GetBalanceResponse; ans-external.yaml ListAnsEntriesResponse (the caller's unexpired entries).
 // common-external.yaml Version.
 const versionResponse = z.object({ version: z.string(), commit_ts: z.string() });
+// wallet-internal.yaml GetBalanceResponse; ans-external.yaml ListAnsEntriesResponse (the caller's unexpired entries).
 const balanceResponse = z.object({ effective_unlocked_qty: z.string() });
 const ansEntriesResponse = z.object({ entries: z.array(z.object({ name: z.string(), expiresAt: z.string() })) });
 

@@ -99,6 +99,8 @@ export class CantonValidatorSimulator {
   readonly release: string;
   /** The physical synchronizer the participant is connected to (alias "global"). */
   physicalSynchronizerId = 'global-domain::1220be58c29e65de40bf273be1dc2b266d43a9a002ea5b18955aeef7aac881bb471a::34-0';
+  /** Until when (ms since the epoch) the participant still logs `Processing event at` (from the options). */
+  catchingUpUntil?: number;
   /** Every roll-forward LSU the console stand-in performed. */
   lsuPerformed: { from: string; to: string; sequencerSuccessors: unknown[] }[] = [];
   url = '';
@@ -108,6 +110,7 @@ export class CantonValidatorSimulator {
     this.participantId = options.participantId;
     this.migrationId = options.migrationId;
     this.release = options.release ?? '0.4.15';
+    this.catchingUpUntil = options.catchingUpUntil;
   }
 
   /** Whether this release still serves `/v0/admin/domain/data-snapshot` (removed on main by #5744, 0.6.7). */
@@ -209,7 +212,7 @@ export class CantonValidatorSimulator {
     if (req.method === 'POST' && url.pathname === '/control/stop') return (this.bringDown(), send(204));
     // For the lsu.lastEventCommand stand-in: when the participant last logged `Processing event at`.
     if (req.method === 'GET' && url.pathname === '/control/last-event') {
-      const until = this.options.catchingUpUntil;
+      const until = this.catchingUpUntil;
       return send(200, { at: until === undefined ? null : new Date(Math.min(Date.now(), until)).toISOString() });
     }
     // For the Canton console stand-in: the participant's connection, and perform_manual_lsu.
@@ -224,7 +227,7 @@ export class CantonValidatorSimulator {
         return send(409, { error: `not connected to ${body.current} (connected to ${this.physicalSynchronizerId})` });
       if (!Array.isArray(body.sequencerSuccessors) || body.sequencerSuccessors.length === 0)
         return send(409, { error: 'the list of sequencer successors is empty' });
-      if ((this.options.catchingUpUntil ?? 0) > Date.now())
+      if ((this.catchingUpUntil ?? 0) > Date.now())
         return send(409, { error: 'the participant is still processing events of the existing synchronizer' });
       this.lsuPerformed.push({ from: body.current, to: body.successor, sequencerSuccessors: body.sequencerSuccessors });
       this.physicalSynchronizerId = body.successor;

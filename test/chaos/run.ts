@@ -22,6 +22,7 @@ import { TEST_ENCRYPTION } from '../helpers/temporal';
 import { renderTable, runChaos, type ChaosScenario } from './harness';
 import {
   cantonBackupScenario,
+  cantonLsuRecoveryScenario,
   cantonNetworkRecoveryScenario,
   cantonReonboardScenario,
   cantonRestoreScenario,
@@ -38,6 +39,7 @@ const SCENARIOS: Record<string, () => ChaosScenario> = {
   'canton-restore': cantonRestoreScenario,
   'canton-reonboard': cantonReonboardScenario,
   'canton-network-recovery': cantonNetworkRecoveryScenario,
+  'canton-lsu-recovery': cantonLsuRecoveryScenario,
   'corda-recovery': cordaRecoveryScenario,
   'corda-reconciliation': cordaReconciliationScenario,
   'network-preflight': networkPreflightScenario,

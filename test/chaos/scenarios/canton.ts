@@ -9,12 +9,14 @@ import path from 'node:path';
 import { startProcedure } from '../../../shared/start-procedure';
 import type { CantonValidatorSimulator } from '../../../simulators/canton/validator';
 import type { CantonBackupResult } from '../../../workflows/canton-backup';
+import type { CantonLsuRecoveryResult } from '../../../workflows/canton-lsu-recovery';
 import type { CantonNetworkRecoveryResult } from '../../../workflows/canton-network-recovery';
 import type { CantonReonboardResult } from '../../../workflows/canton-reonboard';
 import type { CantonRestoreResult } from '../../../workflows/canton-restore';
 import { statusQuery } from '../../../workflows/lib/procedure';
 import { cantonNetworkConfig, startTestValidator } from '../../helpers/canton';
 import { startTestPostgres, type TestPostgres } from '../../helpers/postgres';
+import { loadSpliceApi } from '../../helpers/splice-openapi';
 import { resultOf, retryTransient, sleep, type ChaosScenario, type RunContext } from '../harness';
 import { checkManifestFiles, leftoverPartials } from '../invariants';
 
@@ -39,12 +41,17 @@ function dataOf(v: Validator, participant = 'participant-3') {
   };
 }
 
-/** Shared by the four Canton scenarios: `slots` validators, each with its own PostgreSQL cluster. */
+/**
+ * Shared by the Canton scenarios: `slots` validators (of Splice `release`), each with its own PostgreSQL
+ * cluster. Every request a run makes of its validator must be one of Splice's OpenAPI operations.
+ */
 function cantonScenario(
   procedure: string,
   slots: number,
   run: (v: Validator, index: number, context: RunContext) => Promise<string[]>,
+  release?: string,
 ): ChaosScenario {
+  const splice = loadSpliceApi();
   const validators: Validator[] = [];
   return {
     procedure,
@@ -67,7 +74,7 @@ function cantonScenario(
         const volume = path.join(dir, network, 'domain-upgrade-dump');
         mkdirSync(volume, { recursive: true });
         const tokenEnv = `LEDGER_DR_CHAOS_TOKEN_${procedure.replace(/-/g, '_').toUpperCase()}_${s}`;
-        const sim = await startTestValidator(pg, `PAR::${network}::1220aa`, tokenEnv, { dumpVolume: volume });
+        const sim = await startTestValidator(pg, `PAR::${network}::1220aa`, tokenEnv, { dumpVolume: volume, release });
         networks[network] = cantonNetworkConfig(path.join(dir, network), {
           network,
           pg,
@@ -81,7 +88,13 @@ function cantonScenario(
       }
       return networks;
     },
-    run: (slot, index, context) => run(validators[slot]!, index, context),
+    async run(slot, index, context) {
+      const v = validators[slot]!;
+      const from = v.sim.exchanges.length;
+      const problems = await run(v, index, context);
+      const offSpec = splice.validateAll(v.sim.exchanges.slice(from));
+      return [...problems, ...offSpec.map((p) => `not Splice's API: ${p.exchange}: ${p.problem}`)];
+    },
     async teardown() {
       for (const v of validators) {
         await v.sim.stop();
@@ -300,4 +313,46 @@ export function cantonNetworkRecoveryScenario(): ChaosScenario {
     if (!v.sim.isRunning) problems.push('the validator is not running');
     return problems;
   });
+}
+
+export function cantonLsuRecoveryScenario(): ChaosScenario {
+  return cantonScenario(
+    'canton-lsu-recovery',
+    2,
+    async (v, index, { client, taskQueue, random }) => {
+      // The participant is still processing the old synchronizer's events for a moment.
+      v.sim.catchingUpUntil = Date.now() + random.int(0, 3000);
+      const from = v.sim.physicalSynchronizerId;
+      const [logical, serial] = [from.slice(0, from.lastIndexOf('-')), Number(from.slice(from.lastIndexOf('-') + 1))];
+      const successor = `${logical}-${serial + 1}`;
+      const performedBefore = v.sim.lsuPerformed.length;
+      const handle = await startProcedure(client, {
+        procedure: 'cantonLsuRecovery',
+        network: v.network,
+        taskQueue,
+        input: {
+          ...FAST,
+          quietPeriodMs: 500,
+          parameters: {
+            newPhysicalSynchronizerId: successor,
+            sequencerSuccessors: [
+              { sequencerId: `SEQ::sv${index}::1220${'ab'.repeat(32)}`, host: 'sequencer.sv.example', port: 443 },
+            ],
+          },
+        },
+      });
+      const result = await resultOf<CantonLsuRecoveryResult>(handle);
+      const problems: string[] = [];
+      if (!result.lsu.connected) problems.push('not connected to the successor');
+      if (v.sim.physicalSynchronizerId !== successor)
+        problems.push(`the participant is on ${v.sim.physicalSynchronizerId}, expected ${successor}`);
+      const performed = v.sim.lsuPerformed.length - performedBefore;
+      if (performed !== 1) problems.push(`perform_manual_lsu ran ${performed} times`);
+      else if (v.sim.lsuPerformed.at(-1)!.from !== from)
+        problems.push('the upgrade started from the wrong synchronizer');
+      if (!v.sim.isRunning) problems.push('the validator is not running');
+      return problems;
+    },
+    '0.7.4',
+  );
 }
