@@ -11,11 +11,10 @@ import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import axios from 'axios';
-import { createActivities } from '../../activities';
 import { decryptRecoveryShare } from '../../activities/ccf/recovery-share';
 import { GOV_MSG, memberIdOf, signGovernanceRequest, type GovMsgType } from '../../shared/cose';
 import { CcfSimulator } from '../../simulators/ccf/simulator';
-import { createCcfTestNetwork, TestMember, type CcfTestNetwork } from '../helpers/ccf';
+import { createCcfTestNetwork, startRecoveringNode, TestMember, type CcfTestNetwork } from '../helpers/ccf';
 import { loadCcfApi } from '../helpers/ccf-openapi';
 import { ensureCcfPython, type CcfPython } from '../helpers/ccf-python';
 import { scratchDir } from '../helpers/temporal';
@@ -40,20 +39,6 @@ describe("CCF interop with CCF's Python package", () => {
     await sim?.stop();
     expect(problems).toEqual([]);
   });
-
-  /** A one-node recovery in the public phase, as members find it when they start governance. */
-  async function recoveringNetwork(name: string) {
-    const net = await createCcfTestNetwork(sim, { name, nodes: [{ id: 'n0', lastSignedSeqno: 40 }], members: 3 });
-    const activities = createActivities({ config: net.config });
-    const ref = { network: net.name, node: 'n0', role: 'Recover' as const, recoveryId: `interop-${name}` };
-    await activities.launchCcfNode(ref);
-    await waitFor('public ledger read', async () => {
-      const o = await activities.observeCcfNode({ ...ref, untilStates: ['PartOfPublicNetwork'], windowMs: 0 });
-      return o.state === 'PartOfPublicNetwork' ? o : undefined;
-    });
-    const certificateFile = path.join(net.dir, 'work', ref.recoveryId, 'n0-recover', 'service_cert.pem');
-    return { net, activities, ref, certificateFile, url: `https://${net.addresses.n0}` };
-  }
 
   async function upstreamSign(
     net: CcfTestNetwork,
@@ -131,7 +116,7 @@ describe("CCF interop with CCF's Python package", () => {
   });
 
   it('the simulator accepts proposals and ballots made by ccf_cose_sign1', async () => {
-    const { net, url, certificateFile } = await recoveringNetwork('py-sign');
+    const { net, url, certificateFile } = await startRecoveringNode(sim, { name: 'py-sign', lastSignedSeqno: 40 });
     const certificate = readFileSync(certificateFile, 'utf8');
     const post = (pathname: string, body: Buffer) =>
       axios.post(`${url}${pathname}?api-version=2024-07-01`, body, {
@@ -177,7 +162,10 @@ describe("CCF interop with CCF's Python package", () => {
   });
 
   it('submit_recovery_share.sh and our client together recover the service; both decrypt a share alike', async () => {
-    const { net, activities, ref, url, certificateFile } = await recoveringNetwork('py-share');
+    const { net, activities, ref, url, certificateFile } = await startRecoveringNode(sim, {
+      name: 'py-share',
+      lastSignedSeqno: 40,
+    });
     const certificate = readFileSync(certificateFile, 'utf8');
     const createdAt = Math.floor(Date.now() / 1000);
     const proposal = await activities.proposeCcfServiceOpen({ ...ref, member: 'm0', createdAt });

@@ -15,7 +15,13 @@ import type { CcfRecoveryResult } from '../../workflows/ccf-recovery';
 import { assessServiceHealth, parseShareProgress } from '../../workflows/lib/ccf';
 import { startProcedure } from '../../shared/start-procedure';
 import { loadCcfApi } from '../helpers/ccf-openapi';
-import { createCcfTestNetwork, startPreviousService, TestMember, type CcfTestNetwork } from '../helpers/ccf';
+import {
+  createCcfTestNetwork,
+  startPreviousService,
+  startRecoveringNode,
+  TestMember,
+  type CcfTestNetwork,
+} from '../helpers/ccf';
 import {
   connectTestTemporal,
   scratchDir,
@@ -111,17 +117,15 @@ describe('CCF conformance', () => {
 
   describe('(b) ballots: GET returns the JavaScript source; the identical ballot again is accepted', () => {
     it('simulator and client, through a retried ballot', async () => {
-      const net = await createCcfTestNetwork(sim, {
+      const {
+        net,
+        activities,
+        ref,
+        certificate: serviceCertificate,
+        url,
+      } = await startRecoveringNode(sim, {
         name: 'ballots',
-        nodes: [{ id: 'n0', lastSignedSeqno: 40 }],
-        members: 3,
-      });
-      const activities = createActivities({ config: net.config });
-      const ref = { network: net.name, node: 'n0', role: 'Recover' as const, recoveryId: 'conformance-ballots' };
-      await activities.launchCcfNode(ref);
-      await waitFor('public ledger read', async () => {
-        const o = await activities.observeCcfNode({ ...ref, untilStates: ['PartOfPublicNetwork'], windowMs: 0 });
-        return o.state === 'PartOfPublicNetwork' ? o : undefined;
+        lastSignedSeqno: 40,
       });
       const createdAt = Math.floor(Date.now() / 1000);
       const proposal = await activities.proposeCcfServiceOpen({ ...ref, member: 'm0', createdAt });
@@ -141,11 +145,6 @@ describe('CCF conformance', () => {
       expect(first.ballotCount).toBe(1);
       expect(retried).toMatchObject({ ballotCount: 1, state: 'Open' });
 
-      const serviceCertificate = readFileSync(
-        path.join(net.dir, 'work', ref.recoveryId, 'n0-recover', 'service_cert.pem'),
-        'utf8',
-      );
-      const url = `https://${net.addresses.n0}`;
       const member = new TestMember(net.members[0]!, url, serviceCertificate);
       const get = await axios.get<string>(
         `${url}/gov/members/proposals/${proposal.proposalId}/ballots/${member.memberId}?api-version=2024-07-01`,
@@ -161,19 +160,8 @@ describe('CCF conformance', () => {
     });
 
     it('simulator: the same signed proposal again is a 400 ProposalReplay naming the first proposal', async () => {
-      const net = await createCcfTestNetwork(sim, { name: 'replay', nodes: [{ id: 'n0', lastSignedSeqno: 30 }] });
-      const activities = createActivities({ config: net.config });
-      const ref = { network: net.name, node: 'n0', role: 'Recover' as const, recoveryId: 'conformance-replay' };
-      await activities.launchCcfNode(ref);
-      await waitFor('public ledger read', async () => {
-        const o = await activities.observeCcfNode({ ...ref, untilStates: ['PartOfPublicNetwork'], windowMs: 0 });
-        return o.state === 'PartOfPublicNetwork' ? o : undefined;
-      });
-      const certificate = readFileSync(
-        path.join(net.dir, 'work', ref.recoveryId, 'n0-recover', 'service_cert.pem'),
-        'utf8',
-      );
-      const member = new TestMember(net.members[0]!, `https://${net.addresses.n0}`, certificate);
+      const { net, certificate, url } = await startRecoveringNode(sim, { name: 'replay', lastSignedSeqno: 30 });
+      const member = new TestMember(net.members[0]!, url, certificate);
       const body = member.sign('proposal', { actions: [{ name: 'transition_service_to_open', args: {} }] });
       const first = await member.send('/gov/members/proposals:create', body);
       const again = await member.send('/gov/members/proposals:create', body);
@@ -262,28 +250,15 @@ describe('CCF conformance', () => {
     });
 
     it("simulator: answers with upstream's text and fields, and 403 once the shares are combined", async () => {
-      const net = await createCcfTestNetwork(sim, {
+      const { net, activities, ref, certificate, url } = await startRecoveringNode(sim, {
         name: 'shares',
-        nodes: [{ id: 'n0', lastSignedSeqno: 30 }],
-        members: 3,
+        lastSignedSeqno: 30,
         recoveryThreshold: 2,
-      });
-      const activities = createActivities({ config: net.config });
-      const ref = { network: net.name, node: 'n0', role: 'Recover' as const, recoveryId: 'conformance-shares' };
-      await activities.launchCcfNode(ref);
-      await waitFor('public ledger read', async () => {
-        const o = await activities.observeCcfNode({ ...ref, untilStates: ['PartOfPublicNetwork'], windowMs: 0 });
-        return o.state === 'PartOfPublicNetwork' ? o : undefined;
       });
       const createdAt = Math.floor(Date.now() / 1000);
       const proposal = await activities.proposeCcfServiceOpen({ ...ref, member: 'm0', createdAt });
       for (const member of ['m0', 'm1'])
         await activities.submitCcfBallot({ ...ref, member, createdAt, proposalId: proposal.proposalId });
-      const certificate = readFileSync(
-        path.join(net.dir, 'work', ref.recoveryId, 'n0-recover', 'service_cert.pem'),
-        'utf8',
-      );
-      const url = `https://${net.addresses.n0}`;
       const [m0, m1, m2] = net.members.map((m) => new TestMember(m, url, certificate)) as [
         TestMember,
         TestMember,

@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import axios from 'axios';
+import { createActivities } from '../../activities';
 import type { LedgerDrConfig } from '../../shared/config';
 import { GOV_MSG, memberIdOf, signGovernanceRequest, type GovMsgType } from '../../shared/cose';
 import { createCrashedNetwork } from '../../simulators/ccf/ledger';
@@ -15,6 +16,7 @@ import type { CcfSimulator } from '../../simulators/ccf/simulator';
 import { PROJECT_ROOT } from './paths';
 import { freePort } from './ports';
 import { scratchDir, writeConfig } from './temporal';
+import { waitFor } from './wait';
 
 export interface CcfTestNode {
   id: string;
@@ -117,6 +119,39 @@ export async function createCcfTestNetwork(
     backupDirectory,
     originalDigests: () => digestTree(crashedRoot),
     members,
+  };
+}
+
+/**
+ * A one-node recovery in its public phase, as members find it when governance starts: the node launched as
+ * Recover through the activities (the launcher stand-in) and `PartOfPublicNetwork`.
+ */
+export async function startRecoveringNode(
+  sim: CcfSimulator,
+  options: { name: string; lastSignedSeqno: number; members?: number; recoveryThreshold?: number },
+) {
+  const net = await createCcfTestNetwork(sim, {
+    name: options.name,
+    // All of it committed: these tests are about governance, not about which ledger files are read.
+    nodes: [{ id: 'n0', lastSignedSeqno: options.lastSignedSeqno, committedSeqno: options.lastSignedSeqno }],
+    members: options.members ?? 3,
+    ...(options.recoveryThreshold ? { recoveryThreshold: options.recoveryThreshold } : {}),
+  });
+  const activities = createActivities({ config: net.config });
+  const ref = { network: net.name, node: 'n0', role: 'Recover' as const, recoveryId: `recovering-${options.name}` };
+  await activities.launchCcfNode(ref);
+  await waitFor('public ledger read', async () => {
+    const o = await activities.observeCcfNode({ ...ref, untilStates: ['PartOfPublicNetwork'], windowMs: 0 });
+    return o.state === 'PartOfPublicNetwork' ? o : undefined;
+  });
+  const certificateFile = path.join(net.dir, 'work', ref.recoveryId, 'n0-recover', 'service_cert.pem');
+  return {
+    net,
+    activities,
+    ref,
+    certificateFile,
+    certificate: readFileSync(certificateFile, 'utf8'),
+    url: `https://${net.addresses.n0}`,
   };
 }
 
