@@ -3,15 +3,11 @@
  * CCF's authentication policy for members (microsoft/CCF `src/endpoints/authentication/cose_auth.cpp`: `kid`
  * is the hex SHA-256 of the member certificate's DER, `alg` ES256/ES384, `ccf.gov.msg.type` and
  * `ccf.gov.msg.created_at` protected, `ccf.gov.msg.proposal_id` for ballots and withdrawals). It uses its own
- * CBOR library (cbor-x) and never our client's COSE code, so a mistake in one is not mirrored by the other;
+ * CBOR library (cborg) and never our client's COSE code, so a mistake in one is not mirrored by the other;
  * `test/ccf/ccf-python-interop.test.ts` checks both against CCF's own Python package.
  */
 import { createHash, createPublicKey, verify, X509Certificate } from 'node:crypto';
-import type * as CborX from 'cbor-x' with { 'resolution-mode': 'import' };
-
-// cbor-x ships CommonJS for Node but declares its types as ESM only; the types are imported as such.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { Decoder, Encoder, Tag } = require('cbor-x') as typeof CborX;
+import { decode, encode } from 'cborg';
 
 export interface GovernanceEnvelope {
   kid: string;
@@ -37,8 +33,14 @@ const HASH_OF_ALG = new Map<number, string>([
 const ALG = 1;
 const KID = 4;
 
-const decoder = new Decoder({ mapsAsObjects: false, useRecords: false });
-const encoder = new Encoder({ useRecords: false, mapsAsObjects: false, variableMapSize: true });
+/** COSE_Sign1_Tagged is tag 18 (RFC 9052 §4.2): decoded into a marker around its array. */
+class Sign1 {
+  constructor(readonly items: unknown) {}
+}
+const tags: ((inner: unknown) => unknown)[] = [];
+tags[18] = (inner) => new Sign1(inner);
+// Header maps have integer and text labels side by side: decoded as Maps.
+const decodeCbor = (bytes: Uint8Array) => decode(bytes, { tags, useMaps: true }) as unknown;
 
 /** The member id CCF derives from a certificate: hex SHA-256 of its DER encoding. */
 export function certificateFingerprint(certificatePem: string): string {
@@ -48,19 +50,19 @@ export function certificateFingerprint(certificatePem: string): string {
 export function openEnvelope(body: Uint8Array): GovernanceEnvelope {
   let outer: unknown;
   try {
-    outer = decoder.decode(Buffer.from(body));
+    outer = decodeCbor(body);
   } catch (err) {
     throw new EnvelopeError(`body is not CBOR: ${(err as Error).message}`);
   }
-  // COSE_Sign1_Tagged is tag 18 around [protected, unprotected, payload, signature] (RFC 9052 §4.2).
-  const items = outer instanceof Tag && outer.tag === 18 ? outer.value : undefined;
+  // [protected, unprotected, payload, signature]
+  const items = outer instanceof Sign1 ? outer.items : undefined;
   if (!Array.isArray(items) || items.length !== 4) throw new EnvelopeError('body is not a tagged COSE_Sign1');
   const [protectedBytes, , payload, signature] = items as unknown[];
   if (!isBytes(protectedBytes) || !isBytes(payload) || !isBytes(signature))
     throw new EnvelopeError('COSE_Sign1 fields must be byte strings (payload attached)');
   let headers: unknown;
   try {
-    headers = decoder.decode(Buffer.from(protectedBytes));
+    headers = decodeCbor(protectedBytes);
   } catch {
     throw new EnvelopeError('protected header is not CBOR');
   }
@@ -91,7 +93,8 @@ export function openEnvelope(body: Uint8Array): GovernanceEnvelope {
 
 /** Verifies the envelope's signature over its Sig_structure with the certificate's public key. */
 export function signatureVerifies(envelope: GovernanceEnvelope, certificatePem: string): boolean {
-  const toBeSigned = encoder.encode(['Signature1', envelope.protectedBytes, Buffer.alloc(0), envelope.payload]);
+  // Sig_structure (RFC 9052 §4.4), with no external AAD.
+  const toBeSigned = encode(['Signature1', envelope.protectedBytes, new Uint8Array(0), envelope.payload]);
   try {
     return verify(
       HASH_OF_ALG.get(envelope.alg)!,
