@@ -11,7 +11,8 @@
  *      `ledger_dr_corda_reconciliations_with_differences`: LedgerSync's own NumberOfFailedReconciliations and
  *      NumberOfReconciliationsWithDifferences (read over Jolokia), cross-checked against the statuses this run
  *      saw (the gauge is the larger: the metrics cover all the node's peers, the run also the ones it stopped).
- *   4. When either is non-zero anywhere: alert (worker log and webhooks) naming the parties and their errors.
+ *   4. When either is non-zero anywhere (in this run's statuses or in LedgerSync's metrics): alert (worker log
+ *      and webhooks) naming the parties and their errors.
  */
 import { log, metricMeter, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities, NodeReconciliation } from '../activities';
@@ -137,6 +138,7 @@ export async function cordaReconciliation(rawInput: CordaReconciliationInput): P
       'LedgerSync reconciliations that found differences in the last scheduled run, per node',
     );
     const metricsUnread: string[] = [];
+    const beyondRun: string[] = [];
     for (const outcome of outcomes) {
       if ('error' in outcome) {
         result.nodesNotReconciled.push(outcome);
@@ -159,6 +161,11 @@ export async function cordaReconciliation(rawInput: CordaReconciliationInput): P
         );
       if (outcome.ledgerSync && 'unavailable' in outcome.ledgerSync)
         metricsUnread.push(`${outcome.node}: ${outcome.ledgerSync.unavailable}`);
+      // LedgerSync knows of failures or differences with peers this run did not reconcile (a sample, say).
+      if (metrics && (metrics.failed > failedByNode || metrics.withDifferences > different.length))
+        beyondRun.push(
+          `${outcome.node}: LedgerSync counts ${metrics.failed} failed reconciliations and ${metrics.withDifferences} with differences (this run saw ${failedByNode} and ${different.length})`,
+        );
     }
 
     if (metricsUnread.length)
@@ -166,14 +173,16 @@ export async function cordaReconciliation(rawInput: CordaReconciliationInput): P
         `LedgerSync metrics not read on ${metricsUnread.length} node(s), gauges from their statuses (${metricsUnread.slice(0, 3).join('; ')})`,
       );
 
-    if (result.failed.length || result.withDifferences.length || result.nodesNotReconciled.length) {
+    if (result.failed.length || result.withDifferences.length || result.nodesNotReconciled.length || beyondRun.length) {
       const summary =
         `Corda network ${network}: ${result.failed.length} failed reconciliations, ` +
-        `${result.withDifferences.length} with differences, ${result.nodesNotReconciled.length} nodes not reconciled`;
+        `${result.withDifferences.length} with differences, ${result.nodesNotReconciled.length} nodes not reconciled` +
+        (beyondRun.length ? `; LedgerSync's metrics report more on ${beyondRun.length} node(s)` : '');
       const details = [
         ...result.failed.map((f) => `${f.node}: reconciliation with ${f.party} failed: ${f.error}`),
         ...result.withDifferences.map((d) => `${d.node}: ${d.missing} transactions missing from ${d.party}`),
         ...result.nodesNotReconciled.map((n) => `${n.node}: not reconciled: ${n.error}`),
+        ...beyondRun,
       ];
       const shown = details.slice(0, MAX_ALERT_LINES);
       if (details.length > shown.length)

@@ -11,7 +11,9 @@ import { parseFlowOutput, parseKotlinValue } from '../../activities/corda/shell-
 import { flowArguments } from '../../activities/corda/shell';
 import { LEDGER_SYNC_MBEAN } from '../../simulators/corda/servers';
 import { partyOf, startTestCordaNetwork, type TestCordaNetwork } from '../helpers/corda';
-import { scratchDir } from '../helpers/temporal';
+import { startProcedure } from '../../shared/start-procedure';
+import type { CordaReconciliationResult } from '../../workflows/corda-reconciliation';
+import { connectTestTemporal, scratchDir, startTestWorker, uniqueTaskQueue } from '../helpers/temporal';
 
 /** Upstream's documented outputs (FACTS.md §1-3), with "…" elisions filled in and the re-formatting undone. */
 const UPSTREAM = {
@@ -204,6 +206,38 @@ describe('Corda conformance', () => {
       });
     });
 
+    it("the scheduled reconciliation alerts on failures LedgerSync's metrics count beyond the peers it reconciled", async () => {
+      // A past reconciliation of a with c failed; this run reconciles a with b only.
+      corda.network.node('a').reconciliations.set(partyOf('c'), {
+        party: partyOf('c'),
+        status: 'FAILED',
+        error: 'earlier failure',
+        missing: [],
+        startedAt: Date.now() - 3_600_000,
+      });
+      const temporal = await connectTestTemporal();
+      const taskQueue = uniqueTaskQueue('corda-conf');
+      const config = { ...corda.config };
+      const net = config.networks.conf as { nodes: { peers?: string[] }[] };
+      net.nodes[0]!.peers = [partyOf('b')];
+      net.nodes[1]!.peers = [partyOf('a')];
+      const worker = await startTestWorker(temporal, taskQueue, { config });
+      try {
+        const handle = await startProcedure(temporal.client, {
+          procedure: 'cordaReconciliation',
+          network: 'conf',
+          taskQueue,
+          input: { pollIntervalMs: 50, busyBackoffMs: 50 },
+        });
+        const result = (await handle.result()) as CordaReconciliationResult;
+        expect(result.failed).toEqual([]);
+        expect(result.alerted).toBe(true);
+      } finally {
+        await worker.stop();
+        await temporal.close();
+      }
+    });
+
     it("Jolokia: LedgerSync's metrics under an undocumented name, found by their documented attributes", async () => {
       const jolokia = new JolokiaClient({ url: corda.servers.jolokiaUrl('a') });
       expect(
@@ -213,7 +247,7 @@ describe('Corda conformance', () => {
         'NumberOfFailedReconciliations',
         'PartiesWithDifference',
       ]);
-      expect(values).toEqual({ NumberOfFailedReconciliations: 0, PartiesWithDifference: [] });
+      expect(values).toEqual({ NumberOfFailedReconciliations: 1, PartiesWithDifference: [] });
     });
   });
 });
