@@ -59,7 +59,7 @@ export type {
   ValidatorProbe,
 } from './canton/activities';
 export type { HealthEvidence, SnapshotRequest } from './canton/data-snapshot';
-export type { LastEvent, LsuOutcome, LsuParameters, SequencerSuccessor } from './canton/lsu';
+export type { LastEvent, LsuOutcome } from './canton/lsu';
 export type {
   AutomaticRecovery,
   CheckpointArchive,

@@ -27,15 +27,16 @@ import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { z } from 'zod';
 import { createCodec, createDataConverter } from '../shared/codec';
 import { findNetwork, networkName, type LedgerDrConfig } from '../shared/config';
-import { HOST_NAME, PHYSICAL_SYNCHRONIZER_ID, SEQUENCER_ID } from '../shared/canton-ids';
-import { PROCEDURES, procedureWorkflowId } from '../shared/procedures';
-import type { ProcedureReport } from '../shared/report';
+import { HOST_NAME, PHYSICAL_SYNCHRONIZER_ID, SEQUENCER_ID } from '../contracts/canton-ids';
+import { STEERING, type SteeringPath } from '../contracts/updates';
+import { PROCEDURES, procedureWorkflowId } from '../contracts/procedures';
+import type { ProcedureReport } from '../contracts/report';
 import { reportToHtml, reportToMarkdown } from '../shared/report-render';
-import { NETWORK_ATTRIBUTE, PHASE_ATTRIBUTE, PROCEDURE_ATTRIBUTE } from '../shared/search-attributes';
+import { NETWORK_ATTRIBUTE, PHASE_ATTRIBUTE, PROCEDURE_ATTRIBUTE } from '../contracts/search-attributes';
 import { readSecret } from '../shared/secrets';
 import { ProcedureAlreadyRunningError, startProcedure } from '../shared/start-procedure';
 import { taskQueue } from '../shared/temporal';
-import type { ProcedureStatus } from '../workflows/lib/procedure';
+import type { ProcedureStatus } from '../contracts/status';
 
 export type Role = 'viewer' | 'operator' | 'approver';
 
@@ -60,6 +61,48 @@ export interface ApiOptions {
 }
 
 /** What each role may do. Approvers and operators can also read. */
+/** Each steering update's request body (the contract has the payload types; the API checks them at the door). */
+const STEERING_BODIES: Record<SteeringPath, z.ZodObject> = {
+  approve: z.strictObject({
+    comment: z.string().max(2000).optional(),
+    /** canton-network-recovery: the new participant id when the validator must be re-onboarded. */
+    participantId: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/)
+      .optional(),
+  }),
+  'archive-arrived': z.strictObject({
+    party: z.string().min(1).max(500),
+    requestId: z.string().min(1).max(200),
+    path: z
+      .string()
+      .regex(/^\/[^\0]*$/, { error: 'expected an absolute path on the worker' })
+      .max(4096),
+  }),
+  'agree-timestamp': z.strictObject({ timestamp: z.iso.datetime() }),
+  'lsu-parameters': z.strictObject({
+    newPhysicalSynchronizerId: z.string().regex(PHYSICAL_SYNCHRONIZER_ID),
+    sequencerSuccessors: z
+      .array(
+        z.strictObject({
+          sequencerId: z.string().regex(SEQUENCER_ID),
+          host: z.string().regex(HOST_NAME),
+          port: z.number().int().min(1).max(65535),
+          tls: z.boolean().optional(),
+        }),
+      )
+      .min(1)
+      .max(100),
+  }),
+  vote: z.strictObject({ member: z.string().min(1) }),
+  'proposal-submitted': z.strictObject({ member: z.string().min(1), proposalId: z.string().regex(/^[a-f0-9]{64}$/) }),
+  'shares-submitted': z.strictObject({
+    member: z.string().min(1),
+    message: z.string().max(500).optional(),
+    combinationFailed: z.boolean().optional(),
+  }),
+};
+
 const CAN: Record<'read' | 'operate' | 'approve', Role[]> = {
   read: ['viewer', 'operator', 'approver'],
   operate: ['operator'],
@@ -376,10 +419,10 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   );
 
   /** Sends an update carrying the caller's name, so who did it is in the run's history. */
-  const steer = (path: string, update: string, role: Role[], body: z.ZodObject, describe: string) =>
+  for (const { path, update, role, summary } of STEERING)
     app.post(
       `/v1/recoveries/:id/${path}`,
-      { preValidation: authorise(role), schema: { summary: describe, params: idParam, body } },
+      { preValidation: authorise(CAN[role]), schema: { summary, params: idParam, body: STEERING_BODIES[path] } },
       async (req) => {
         const { handle, info } = await handleOf(req.params.id);
         if (info.status.name !== 'RUNNING') {
@@ -387,7 +430,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         }
         try {
           const result = await answerWithin(
-            handle.executeUpdate<string, [object]>(update, {
+            handle.executeUpdate<string, [object]>(update.name, {
               args: [{ ...(req.body as object), actor: callerOf(req).name }],
             }),
             10_000,
@@ -404,80 +447,6 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         }
       },
     );
-  steer(
-    'approve',
-    'approve',
-    CAN.approve,
-    z.strictObject({
-      comment: z.string().max(2000).optional(),
-      /** canton-network-recovery: the new participant id when the validator must be re-onboarded. */
-      participantId: z
-        .string()
-        .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/)
-        .optional(),
-    }),
-    'Approve a run that waits for approval',
-  );
-  steer(
-    'archive-arrived',
-    'archiveArrived',
-    CAN.operate,
-    z.strictObject({
-      party: z.string().min(1).max(500),
-      requestId: z.string().min(1).max(200),
-      path: z
-        .string()
-        .regex(/^\/[^\0]*$/, { error: 'expected an absolute path on the worker' })
-        .max(4096),
-    }),
-    "Tell a corda-recovery where a peer's sealed manual-recovery archive arrived",
-  );
-  steer(
-    'agree-timestamp',
-    'agreeTimestamp',
-    CAN.approve,
-    z.strictObject({ timestamp: z.iso.datetime() }),
-    'Give a canton-network-recovery the timestamp the super validators agreed on',
-  );
-  steer(
-    'lsu-parameters',
-    'lsuParameters',
-    CAN.approve,
-    z.strictObject({
-      newPhysicalSynchronizerId: z.string().regex(PHYSICAL_SYNCHRONIZER_ID),
-      sequencerSuccessors: z
-        .array(
-          z.strictObject({
-            sequencerId: z.string().regex(SEQUENCER_ID),
-            host: z.string().regex(HOST_NAME),
-            port: z.number().int().min(1).max(65535),
-            tls: z.boolean().optional(),
-          }),
-        )
-        .min(1)
-        .max(100),
-    }),
-    'Give a canton-lsu-recovery the successor synchronizer and sequencers the super validators communicated',
-  );
-  steer('vote', 'vote', CAN.approve, z.strictObject({ member: z.string().min(1) }), "Report a member's ballot");
-  steer(
-    'proposal-submitted',
-    'proposalSubmitted',
-    CAN.approve,
-    z.strictObject({ member: z.string().min(1), proposalId: z.string().regex(/^[a-f0-9]{64}$/) }),
-    "Report a member's transition_service_to_open proposal",
-  );
-  steer(
-    'shares-submitted',
-    'sharesSubmitted',
-    CAN.approve,
-    z.strictObject({
-      member: z.string().min(1),
-      message: z.string().max(500).optional(),
-      combinationFailed: z.boolean().optional(),
-    }),
-    "Report a member's recovery share submission",
-  );
 
   app.post(
     '/v1/recoveries/:id/cancel',

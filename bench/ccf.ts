@@ -14,7 +14,7 @@ import { createActivities, type Activities } from '../activities';
 import { startProcedure } from '../shared/start-procedure';
 import { CcfSimulator } from '../simulators/ccf/simulator';
 import type { CcfRecoveryResult } from '../workflows/ccf-recovery';
-import { statusQuery } from '../workflows/lib/procedure';
+import { statusQuery } from '../contracts/status';
 import { createCcfTestNetwork, type CcfTestNetwork } from '../test/helpers/ccf';
 import { uniqueTaskQueue, writeConfig } from '../test/helpers/temporal';
 import { median, sleep, startBenchWorker, unionMs, type BenchContext, type BenchRow } from './harness';

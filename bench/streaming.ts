@@ -12,7 +12,7 @@ import { startProcedure } from '../shared/start-procedure';
 import type { CantonBackupResult } from '../workflows/canton-backup';
 import type { CantonNetworkRecoveryResult } from '../workflows/canton-network-recovery';
 import type { CantonRestoreResult } from '../workflows/canton-restore';
-import { statusQuery } from '../workflows/lib/procedure';
+import { statusQuery } from '../contracts/status';
 import { cantonNetworkConfig, startTestValidator } from '../test/helpers/canton';
 import { startTestPostgres } from '../test/helpers/postgres';
 import { uniqueTaskQueue, writeConfig } from '../test/helpers/temporal';

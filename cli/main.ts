@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Connection } from '@temporalio/client';
+import { STEERING, type SteeringPath } from '../contracts/updates';
 import { Command, CommanderError, Option } from 'commander';
 import { buildApiForConfig } from '../api/server';
 import { configPath, loadConfig } from '../shared/config';
@@ -260,16 +261,31 @@ export async function run(
       }
     });
 
-  const steer = (
-    name: string,
-    path: string,
-    description: string,
-    build: (opts: Record<string, string | boolean | undefined>) => object,
-  ) =>
+  /** How each steering command's options become the update's body (the contract lists the commands). */
+  const bodies: Record<SteeringPath, (o: Record<string, string | string[] | undefined>) => object> = {
+    approve: (o) => ({
+      ...(o.comment ? { comment: o.comment } : {}),
+      ...(o.participantId ? { participantId: o.participantId } : {}),
+    }),
+    'archive-arrived': (o) => ({ party: o.party, requestId: o.requestId, path: o.path }),
+    'agree-timestamp': (o) => ({ timestamp: o.timestamp }),
+    'lsu-parameters': (o) => ({
+      newPhysicalSynchronizerId: o.synchronizerId,
+      sequencerSuccessors: ((o.sequencer as string[] | undefined) ?? []).map((s) => {
+        const [sequencerId, endpoint = ''] = s.split('=');
+        const port = Number(endpoint.slice(endpoint.lastIndexOf(':') + 1));
+        return { sequencerId, host: endpoint.slice(0, endpoint.lastIndexOf(':')), port };
+      }),
+    }),
+    vote: (o) => ({ member: o.member }),
+    'shares-submitted': (o) => ({ member: o.member, ...(o.message ? { message: o.message } : {}) }),
+    'proposal-submitted': (o) => ({ member: o.member, proposalId: o.proposalId }),
+  };
+  for (const { path, summary } of STEERING)
     program
-      .command(name)
+      .command(path)
       .argument('<id>')
-      .description(description)
+      .description(summary.charAt(0).toLowerCase() + summary.slice(1))
       .option('--comment <text>')
       .option('--member <name>')
       .option('--message <text>')
@@ -285,39 +301,10 @@ export async function run(
         'canton-lsu-recovery: a sequencer successor, e.g. SEQ::sv1::1220…=sequencer.sv1.example.com:443 (repeat for each)',
         (value: string, previous: string[] = []) => [...previous, value],
       )
-      .action(async (id: string, opts: Record<string, string | undefined>) => {
-        const result = expectOk(await send('POST', `${runPath(id)}/${path}`, build(opts)));
+      .action(async (id: string, opts: Record<string, string | string[] | undefined>) => {
+        const result = expectOk(await send('POST', `${runPath(id)}/${path}`, bodies[path](opts)));
         print(result, () => (result as { result?: string }).result ?? 'done');
       });
-  steer('approve', 'approve', 'approve a run that waits for approval', (o) => ({
-    ...(o.comment ? { comment: o.comment } : {}),
-    ...(o.participantId ? { participantId: o.participantId } : {}),
-  }));
-  steer('archive-arrived', 'archive-arrived', "tell a corda-recovery where a peer's sealed archive arrived", (o) => ({
-    party: o.party,
-    requestId: o.requestId,
-    path: o.path,
-  }));
-  steer('agree-timestamp', 'agree-timestamp', 'give the timestamp the super validators agreed on', (o) => ({
-    timestamp: o.timestamp,
-  }));
-  steer('lsu-parameters', 'lsu-parameters', 'give the LSU parameters the super validators communicated', (o) => ({
-    newPhysicalSynchronizerId: o.synchronizerId,
-    sequencerSuccessors: ((o.sequencer as unknown as string[] | undefined) ?? []).map((s) => {
-      const [sequencerId, endpoint = ''] = s.split('=');
-      const port = Number(endpoint.slice(endpoint.lastIndexOf(':') + 1));
-      return { sequencerId, host: endpoint.slice(0, endpoint.lastIndexOf(':')), port };
-    }),
-  }));
-  steer('vote', 'vote', "report a member's ballot", (o) => ({ member: o.member }));
-  steer('shares-submitted', 'shares-submitted', "report a member's recovery share", (o) => ({
-    member: o.member,
-    ...(o.message ? { message: o.message } : {}),
-  }));
-  steer('proposal-submitted', 'proposal-submitted', "report a member's proposal", (o) => ({
-    member: o.member,
-    proposalId: o.proposalId,
-  }));
 
   program
     .command('cancel')

@@ -1,6 +1,6 @@
 /** Console progress of a run, from its status query: each step as it starts and ends. */
 import type { WorkflowHandle } from '@temporalio/client';
-import { statusQuery, type ProcedureStatus } from '../workflows/lib/procedure';
+import { statusQuery, type ProcedureStatus } from '../contracts/status';
 
 const seconds = (ms?: number) => `${((ms ?? 0) / 1000).toFixed(2)} s`;
 

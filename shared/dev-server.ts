@@ -3,7 +3,7 @@
  * tests both start their server here, so they run the same binary with the same search attributes.
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { LEDGER_DR_SEARCH_ATTRIBUTES } from './search-attributes';
+import { LEDGER_DR_SEARCH_ATTRIBUTES } from '../contracts/search-attributes';
 import { resolveTemporalCli, TemporalCliNotFoundError, type TemporalCliResolution } from './temporal-cli';
 
 export interface DevServerOptions {

@@ -2,7 +2,7 @@
  * The one report every procedure returns, rendered for people: Markdown for tickets and chat, HTML for a
  * browser or an audit file. Every value is escaped; nothing in a report is trusted markup.
  */
-import type { ProcedureReport } from './report';
+import type { ProcedureReport } from '../contracts/report';
 
 const seconds = (ms?: number) => (ms === undefined ? '—' : `${(ms / 1000).toFixed(2)} s`);
 

@@ -8,7 +8,7 @@ import {
   type Client,
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
-import { PROCEDURES, procedureWorkflowId } from './procedures';
+import { PROCEDURES, procedureWorkflowId } from '../contracts/procedures';
 
 type ProcedureKey = keyof typeof PROCEDURES;
 

@@ -5,7 +5,7 @@
  */
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
-import { LEDGER_DR_SEARCH_ATTRIBUTES } from './search-attributes';
+import { LEDGER_DR_SEARCH_ATTRIBUTES } from '../contracts/search-attributes';
 
 export const DEFAULT_TASK_QUEUE = 'ledger-dr';
 

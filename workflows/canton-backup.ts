@@ -12,8 +12,8 @@
  */
 import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities, CantonManifest, RetentionResult } from '../activities';
-import type { ProcedureReport } from '../shared/report';
-import { PROCEDURES } from '../shared/procedures';
+import type { ProcedureReport } from '../contracts/report';
+import { PROCEDURES } from '../contracts/procedures';
 import { rejectUnknownFields, requireNetworkName, requireObject } from './lib/input';
 import { asWorkflowFailure, Procedure, runStamp } from './lib/procedure';
 

@@ -13,9 +13,10 @@
  *   6. Leave the ACS-mismatch check to the operator, as the guide says, with what to look for.
  */
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
-import type { Activities, LsuOutcome, LsuParameters, PartyCheck } from '../activities';
-import { PROCEDURES } from '../shared/procedures';
-import type { ProcedureReport } from '../shared/report';
+import type { Activities, LsuOutcome, PartyCheck } from '../activities';
+import type { LsuParameters } from '../contracts/updates';
+import { PROCEDURES } from '../contracts/procedures';
+import type { ProcedureReport } from '../contracts/report';
 import { networkRecoveryFor, waitForValidator } from './lib/canton';
 import { awaitLsuParameters, caughtUp, lsuParametersOf, lsuParametersProblem } from './lib/canton-lsu';
 import { optionalNumber, rejectUnknownFields, requireNetworkName, requireObject } from './lib/input';

@@ -20,7 +20,6 @@
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import {
   condition,
-  defineUpdate,
   executeChild,
   patched,
   proxyActivities,
@@ -29,8 +28,9 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities, BackupFile } from '../activities';
-import { CANTON_UPDATES, PROCEDURES, procedureWorkflowId } from '../shared/procedures';
-import type { ProcedureReport } from '../shared/report';
+import { PROCEDURES, procedureWorkflowId } from '../contracts/procedures';
+import { agreeTimestampUpdate, approveUpdate } from '../contracts/updates';
+import type { ProcedureReport } from '../contracts/report';
 import type { CantonReonboardResult, cantonReonboard } from './canton-reonboard';
 import { badInput, optionalNumber, rejectUnknownFields, requireNetworkName, requireObject } from './lib/input';
 import { networkRecoveryFor, waitForValidator } from './lib/canton';
@@ -63,21 +63,6 @@ export interface CantonNetworkRecoveryResult {
   snapshotRequests: number;
   reonboard?: Pick<CantonReonboardResult, 'participantId' | 'backupId' | 'party'>;
 }
-
-export interface AgreeTimestampRequest {
-  actor: string;
-  timestamp: string;
-}
-
-export interface NetworkRecoveryApproval {
-  actor: string;
-  comment?: string;
-  /** For a re-onboarding: the new participant id, never used on this network. */
-  participantId?: string;
-}
-
-export const agreeTimestampUpdate = defineUpdate<string, [AgreeTimestampRequest]>(CANTON_UPDATES.agreeTimestamp);
-export const approveUpdate = defineUpdate<string, [NetworkRecoveryApproval]>(CANTON_UPDATES.approve);
 
 const {
   describeCantonNetwork,

@@ -12,8 +12,8 @@
  */
 import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities, PartyCheck } from '../activities';
-import { PROCEDURES } from '../shared/procedures';
-import type { ProcedureReport } from '../shared/report';
+import { PROCEDURES } from '../contracts/procedures';
+import type { ProcedureReport } from '../contracts/report';
 import {
   badInput,
   optionalBackupId,

@@ -13,8 +13,8 @@
  */
 import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities, CantonManifest, OnboardedUser } from '../activities';
-import { PROCEDURES } from '../shared/procedures';
-import type { ProcedureReport } from '../shared/report';
+import { PROCEDURES } from '../contracts/procedures';
+import type { ProcedureReport } from '../contracts/report';
 import {
   optionalBackupId,
   optionalBoolean,

@@ -20,7 +20,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities, CcfPlan } from '../activities';
-import { PROCEDURES, procedureWorkflowId } from '../shared/procedures';
+import { PROCEDURES, procedureWorkflowId } from '../contracts/procedures';
 import type { ccfRecovery } from './ccf-recovery';
 import { assessServiceHealth, type ServiceHealth } from './lib/ccf';
 import { optionalBoolean, optionalNumber, rejectUnknownFields, requireNetworkName, requireObject } from './lib/input';

@@ -14,7 +14,7 @@
  *   9. Wait for every node PartOfNetwork, the service Open and the application ready; check recovery_count.
  *  10. Write the new service certificate where the operator's clients pick it up.
  */
-import { ApplicationFailure, condition, defineUpdate, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
+import { ApplicationFailure, condition, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
 import type {
   Activities,
   CcfPlan,
@@ -23,8 +23,15 @@ import type {
   NodeObservation,
   ProposalObservation,
 } from '../activities';
-import type { ProcedureReport } from '../shared/report';
-import { CCF_RECOVERY_UPDATES, PROCEDURES } from '../shared/procedures';
+import type { ProcedureReport } from '../contracts/report';
+import { PROCEDURES } from '../contracts/procedures';
+import {
+  approveUpdate,
+  proposalSubmittedUpdate,
+  sharesSubmittedUpdate,
+  voteUpdate,
+  type ProposalReport,
+} from '../contracts/updates';
 import { assessServiceHealth, parseShareProgress, pickRecoveryLedger, short, type LedgerChoice } from './lib/ccf';
 import {
   badInput,
@@ -73,33 +80,6 @@ export interface CcfRecoveryResult {
   serviceCertificate: string;
   certificateWrites: CertificateWrite[];
 }
-
-export interface ApproveRequest {
-  actor: string;
-  comment?: string;
-}
-export interface ProposalReport {
-  actor: string;
-  member: string;
-  proposalId: string;
-}
-export interface BallotReport {
-  actor: string;
-  member: string;
-}
-export interface ShareReport {
-  actor: string;
-  member: string;
-  /** CCF's reply to the member, e.g. "2/3 recovery shares successfully submitted.". */
-  message?: string;
-  /** CCF answered 500: the shares did not combine and all were cleared. */
-  combinationFailed?: boolean;
-}
-
-export const approveUpdate = defineUpdate<string, [ApproveRequest]>(CCF_RECOVERY_UPDATES.approve);
-export const proposalSubmittedUpdate = defineUpdate<string, [ProposalReport]>(CCF_RECOVERY_UPDATES.proposalSubmitted);
-export const voteUpdate = defineUpdate<string, [BallotReport]>(CCF_RECOVERY_UPDATES.vote);
-export const sharesSubmittedUpdate = defineUpdate<string, [ShareReport]>(CCF_RECOVERY_UPDATES.sharesSubmitted);
 
 export interface NodeProgress {
   role: CcfRole;

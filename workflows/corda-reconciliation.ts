@@ -16,8 +16,8 @@
  */
 import { log, metricMeter, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities, NodeReconciliation } from '../activities';
-import { PROCEDURES } from '../shared/procedures';
-import type { ProcedureReport } from '../shared/report';
+import { PROCEDURES } from '../contracts/procedures';
+import type { ProcedureReport } from '../contracts/report';
 import { optionalNumber, rejectUnknownFields, requireNetworkName, requireObject } from './lib/input';
 import { asWorkflowFailure, failureMessage, Procedure } from './lib/procedure';
 

@@ -17,10 +17,11 @@
  *   7. Reconcile again with the parties that had differences; archives are deleted only when that is clean.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { condition, defineUpdate, proxyActivities, setHandler } from '@temporalio/workflow';
+import { condition, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities, LedgerRecoveryResult, NodeReconciliation } from '../activities';
-import { CORDA_UPDATES, PROCEDURES } from '../shared/procedures';
-import type { ProcedureReport } from '../shared/report';
+import { PROCEDURES } from '../contracts/procedures';
+import { archiveArrivedUpdate, type ArchiveArrived } from '../contracts/updates';
+import type { ProcedureReport } from '../contracts/report';
 import {
   badInput,
   optionalBoolean,
@@ -72,16 +73,6 @@ export interface CordaRecoveryResult {
   notRecovered: string[];
   ledgerRecovery?: { dryRun: LedgerRecoveryResult; result: LedgerRecoveryResult };
 }
-
-export interface ArchiveArrived {
-  actor: string;
-  party: string;
-  requestId: string;
-  /** Where the peer's sealed archive arrived, on the worker's disk. */
-  path: string;
-}
-
-export const archiveArrivedUpdate = defineUpdate<string, [ArchiveArrived]>(CORDA_UPDATES.archiveArrived);
 
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '5m',

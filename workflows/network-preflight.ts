@@ -9,7 +9,7 @@
  */
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities, EndpointProbe, NodeCommandResult } from '../activities';
-import type { ProcedureReport } from '../shared/report';
+import type { ProcedureReport } from '../contracts/report';
 import { requireNetworkName, requireObject, rejectUnknownFields } from './lib/input';
 import { asWorkflowFailure, Procedure } from './lib/procedure';
 

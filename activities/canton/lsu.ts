@@ -7,7 +7,8 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { HOST_NAME, PHYSICAL_SYNCHRONIZER_ID, SEQUENCER_ID } from '../../shared/canton-ids';
+import { HOST_NAME, PHYSICAL_SYNCHRONIZER_ID, SEQUENCER_ID } from '../../contracts/canton-ids';
+import type { LsuParameters } from '../../contracts/updates';
 import { renderCommand } from '../../shared/command-template';
 import { networkName, type CantonNetworkConfig, type LedgerDrConfig } from '../../shared/config';
 import { invalidInput, parseInput } from '../errors';
@@ -15,20 +16,6 @@ import { networkOfKind } from '../config/networks';
 import { withHeartbeats } from '../heartbeat';
 import { createExecutor } from '../hosts/executor';
 import { currentMigrationId } from './registry';
-
-export interface SequencerSuccessor {
-  /** The sequencer's id as the SVs give it, `SEQ::<name>::<namespace>` (or the bare unique identifier). */
-  sequencerId: string;
-  host: string;
-  port: number;
-  /** TLS to the successor sequencer (the default, as public sequencer endpoints use it). */
-  tls?: boolean;
-}
-
-export interface LsuParameters {
-  newPhysicalSynchronizerId: string;
-  sequencerSuccessors: SequencerSuccessor[];
-}
 
 export interface LastEvent {
   /** When the participant last logged `Processing event at`; absent when the command found none. */

@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { renderCommand } from '../../shared/command-template';
 import { networkName, type CcfNetworkConfig, type LedgerDrConfig } from '../../shared/config';
 import { GOV_MSG, memberIdOf, signGovernanceRequest, type GovMsgType } from '../../shared/cose';
-import type { BackupRecord } from '../../shared/report';
+import type { BackupRecord } from '../../contracts/report';
 import { readSecret } from '../../shared/secrets';
 import { FailureType, invalidInput, parseInput } from '../errors';
 import { networkOfKind } from '../config/networks';

@@ -10,7 +10,7 @@ import { startProcedure } from '../../shared/start-procedure';
 import type { CantonValidatorSimulator } from '../../simulators/canton/validator';
 import type { CantonBackupResult } from '../../workflows/canton-backup';
 import type { CantonNetworkRecoveryResult } from '../../workflows/canton-network-recovery';
-import { statusQuery } from '../../workflows/lib/procedure';
+import { statusQuery } from '../../contracts/status';
 import { startTestValidator, writeCantonConfig } from '../helpers/canton';
 import { loadSpliceApi } from '../helpers/splice-openapi';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';

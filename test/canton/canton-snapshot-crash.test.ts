@@ -9,7 +9,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { startProcedure } from '../../shared/start-procedure';
 import type { CantonValidatorSimulator } from '../../simulators/canton/validator';
 import type { CantonNetworkRecoveryResult } from '../../workflows/canton-network-recovery';
-import { statusQuery } from '../../workflows/lib/procedure';
+import { statusQuery } from '../../contracts/status';
 import { startTestValidator, writeCantonConfig } from '../helpers/canton';
 import { loadSpliceApi } from '../helpers/splice-openapi';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';

@@ -12,7 +12,7 @@ import type { CantonValidatorSimulator } from '../../simulators/canton/validator
 import type { CantonBackupResult } from '../../workflows/canton-backup';
 import type { CantonReonboardResult } from '../../workflows/canton-reonboard';
 import type { CantonRestoreResult } from '../../workflows/canton-restore';
-import { statusQuery } from '../../workflows/lib/procedure';
+import { statusQuery } from '../../contracts/status';
 import { startTestValidator, writeCantonConfig } from '../helpers/canton';
 import { loadSpliceApi } from '../helpers/splice-openapi';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';

@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Connection } from '@temporalio/client';
-import { LEDGER_DR_SEARCH_ATTRIBUTES } from '../../shared/search-attributes';
+import { LEDGER_DR_SEARCH_ATTRIBUTES } from '../../contracts/search-attributes';
 import { resolveTemporalCli } from '../../shared/temporal-cli';
 import { freePort } from '../helpers/ports';
 

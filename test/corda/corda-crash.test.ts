@@ -9,7 +9,7 @@ import { Client } from 'pg';
 import { startProcedure } from '../../shared/start-procedure';
 import { createCheckpointTables, fillCheckpoints } from '../../simulators/corda/checkpoints';
 import type { CordaRecoveryResult } from '../../workflows/corda-recovery';
-import { statusQuery } from '../../workflows/lib/procedure';
+import { statusQuery } from '../../contracts/status';
 import { sealVaultArchive, startTestCordaNetwork, type TestCordaNetwork } from '../helpers/corda';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/processes';

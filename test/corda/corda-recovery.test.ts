@@ -9,7 +9,7 @@ import { Client } from 'pg';
 import { startProcedure } from '../../shared/start-procedure';
 import { createCheckpointTables, fillCheckpoints } from '../../simulators/corda/checkpoints';
 import type { CordaRecoveryResult } from '../../workflows/corda-recovery';
-import { statusQuery } from '../../workflows/lib/procedure';
+import { statusQuery } from '../../contracts/status';
 import {
   CHECKPOINT_TABLES,
   partyOf,

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { startProcedure } from '../../shared/start-procedure';
 import type { CantonValidatorSimulator } from '../../simulators/canton/validator';
 import type { CantonBackupResult } from '../../workflows/canton-backup';
-import { statusQuery } from '../../workflows/lib/procedure';
+import { statusQuery } from '../../contracts/status';
 import { startTestValidator, writeCantonConfig } from '../helpers/canton';
 import { loadSpliceApi } from '../helpers/splice-openapi';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';

@@ -9,7 +9,7 @@ import { startProcedure } from '../../shared/start-procedure';
 import { createCheckpointTables } from '../../simulators/corda/checkpoints';
 import type { CordaBusinessNetwork } from '../../simulators/corda/network';
 import type { CordaRecoveryResult } from '../../workflows/corda-recovery';
-import { statusQuery } from '../../workflows/lib/procedure';
+import { statusQuery } from '../../contracts/status';
 import { partyOf, sealVaultArchive, startTestCordaNetwork, type TestCordaNetwork } from '../helpers/corda';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres';
 import {

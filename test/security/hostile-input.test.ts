@@ -15,7 +15,7 @@ import { buildApi, resolveApiTokens } from '../../api/server';
 import { renderCommand, shellQuote } from '../../shared/command-template';
 import { createCodec, createDataConverter } from '../../shared/codec';
 import { ConfigError, parseConfig } from '../../shared/config';
-import { PROCEDURES } from '../../shared/procedures';
+import { PROCEDURES } from '../../contracts/procedures';
 import {
   connectTestTemporal,
   scratchDir,

@@ -2,11 +2,11 @@
  * The CCF health watch on the real dev server against the simulator: a healthy service stays quiet; a crashed
  * one raises an alert (webhook) once it has been down long enough and starts a recovery waiting for approval.
  */
-import { procedureWorkflowId } from '../../shared/procedures';
+import { procedureWorkflowId } from '../../contracts/procedures';
 import { startProcedure } from '../../shared/start-procedure';
 import { CcfSimulator } from '../../simulators/ccf/simulator';
 import type { CcfHealthWatchProgress } from '../../workflows/ccf-health-watch';
-import { statusQuery } from '../../workflows/lib/procedure';
+import { statusQuery } from '../../contracts/status';
 import { createCcfTestNetwork, startPreviousService } from '../helpers/ccf';
 import { startHttpRecorder } from '../helpers/http-recorder';
 import { waitFor } from '../helpers/wait';

@@ -7,10 +7,9 @@ import { Client } from '@temporalio/client';
 import { AesGcmCodec, createCodec } from '../../shared/codec';
 import { startProcedure } from '../../shared/start-procedure';
 import { CcfSimulator } from '../../simulators/ccf/simulator';
-import { reportQuery } from '../../workflows/lib/procedure';
+import { reportQuery, statusQuery } from '../../contracts/status';
 import { createCcfTestNetwork } from '../helpers/ccf';
 import { waitFor } from '../helpers/wait';
-import { statusQuery } from '../../workflows/lib/procedure';
 import { connectTestTemporal, startTestWorker, uniqueTaskQueue, type TestTemporal } from '../helpers/temporal';
 
 describe('payload encryption', () => {

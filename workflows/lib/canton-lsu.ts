@@ -2,17 +2,10 @@
  * The human-facing part of a roll-forward LSU: the parameters the super validators communicate (checked,
  * recorded with who gave them), and the pure decision of when the participant has caught up.
  */
-import { condition, defineUpdate, setHandler } from '@temporalio/workflow';
-import type { LsuParameters, SequencerSuccessor } from '../../activities';
-import { HOST_NAME, PHYSICAL_SYNCHRONIZER_ID, SEQUENCER_ID } from '../../shared/canton-ids';
-import { CANTON_UPDATES } from '../../shared/procedures';
+import { condition, setHandler } from '@temporalio/workflow';
+import { HOST_NAME, PHYSICAL_SYNCHRONIZER_ID, SEQUENCER_ID } from '../../contracts/canton-ids';
+import { lsuParametersUpdate, type LsuParameters, type SequencerSuccessor } from '../../contracts/updates';
 import type { Procedure } from './procedure';
-
-export interface LsuParametersRequest extends LsuParameters {
-  actor: string;
-}
-
-export const lsuParametersUpdate = defineUpdate<string, [LsuParametersRequest]>(CANTON_UPDATES.lsuParameters);
 
 export const AWAIT_LSU_PARAMETERS =
   'the successor physical synchronizer id and sequencer successors the super validators communicated';

@@ -4,30 +4,10 @@
  * queries that expose all of it while the run is in progress.
  */
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
-import { defineQuery, metricMeter, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { ProcedureReport, StepRecord } from '../../shared/report';
-import { NETWORK_ATTRIBUTE, PHASE_ATTRIBUTE, PROCEDURE_ATTRIBUTE } from '../../shared/search-attributes';
-
-export interface Awaiting {
-  /** What the run needs ("approval to proceed", "recovery shares (2 of 3)"). */
-  what: string;
-  /** Who can provide it ("any operator", "members m0, m1"). */
-  from: string;
-  since: string;
-}
-
-export interface ProcedureStatus {
-  procedure: string;
-  network: string;
-  phase: string;
-  awaiting: Awaiting[];
-  /** Procedure-specific progress (per-node states, shares submitted…), shown while the run is in progress. */
-  progress?: unknown;
-  report: ProcedureReport;
-}
-
-export const statusQuery = defineQuery<ProcedureStatus>('status');
-export const reportQuery = defineQuery<ProcedureReport>('report');
+import { metricMeter, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { ProcedureReport, StepRecord } from '../../contracts/report';
+import { reportQuery, statusQuery, type Awaiting } from '../../contracts/status';
+import { NETWORK_ATTRIBUTE, PHASE_ATTRIBUTE, PROCEDURE_ATTRIBUTE } from '../../contracts/search-attributes';
 
 const now = () => new Date(Date.now()).toISOString();
 

@@ -13,7 +13,7 @@ import type { CantonLsuRecoveryResult } from '../../../workflows/canton-lsu-reco
 import type { CantonNetworkRecoveryResult } from '../../../workflows/canton-network-recovery';
 import type { CantonReonboardResult } from '../../../workflows/canton-reonboard';
 import type { CantonRestoreResult } from '../../../workflows/canton-restore';
-import { statusQuery } from '../../../workflows/lib/procedure';
+import { statusQuery } from '../../../contracts/status';
 import { cantonNetworkConfig, startTestValidator } from '../../helpers/canton';
 import { startTestPostgres, type TestPostgres } from '../../helpers/postgres';
 import { loadSpliceApi } from '../../helpers/splice-openapi';

@@ -4,12 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { procedureWorkflowId } from '../../../shared/procedures';
+import { procedureWorkflowId } from '../../../contracts/procedures';
 import { startProcedure } from '../../../shared/start-procedure';
 import { CcfSimulator } from '../../../simulators/ccf/simulator';
 import type { CcfHealthWatchProgress } from '../../../workflows/ccf-health-watch';
 import type { CcfRecoveryResult } from '../../../workflows/ccf-recovery';
-import { statusQuery } from '../../../workflows/lib/procedure';
+import { statusQuery } from '../../../contracts/status';
 import { createCcfTestNetwork, digestTree, startPreviousService, type CcfTestNetwork } from '../../helpers/ccf';
 import { resultOf, retryTransient, sleep, type ChaosScenario, type RunContext } from '../harness';
 import { alertsApplied, checkManifestFiles } from '../invariants';

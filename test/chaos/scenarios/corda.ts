@@ -11,7 +11,7 @@ import { startProcedure } from '../../../shared/start-procedure';
 import { createCheckpointTables, fillCheckpoints } from '../../../simulators/corda/checkpoints';
 import type { CordaReconciliationResult } from '../../../workflows/corda-reconciliation';
 import type { CordaRecoveryResult } from '../../../workflows/corda-recovery';
-import { statusQuery } from '../../../workflows/lib/procedure';
+import { statusQuery } from '../../../contracts/status';
 import {
   CHECKPOINT_TABLES,
   partyOf,

@@ -1,6 +1,7 @@
 /**
- * Names shared by workflows and the clients that start them. A recovery's workflow id is derived from its
- * network, so Temporal itself refuses a second recovery of the same network while one runs.
+ * The procedures, by name and workflow type, shared by workflows and the clients that start them. A recovery's
+ * workflow id is derived from its network, so Temporal itself refuses a second recovery of the same network
+ * while one runs.
  */
 
 export const PROCEDURES = {
@@ -22,24 +23,3 @@ export type ProcedureName = (typeof PROCEDURES)[keyof typeof PROCEDURES]['name']
 export function procedureWorkflowId(procedure: ProcedureName, network: string): string {
   return `${procedure}:${network}`;
 }
-
-/** Updates and signals an operator (or a member) sends to a running recovery. */
-export const CCF_RECOVERY_UPDATES = {
-  approve: 'approve',
-  proposalSubmitted: 'proposalSubmitted',
-  vote: 'vote',
-  sharesSubmitted: 'sharesSubmitted',
-} as const;
-
-/** Updates an operator sends to a running canton-network-recovery or canton-lsu-recovery. */
-export const CANTON_UPDATES = {
-  agreeTimestamp: 'agreeTimestamp',
-  approve: 'approve',
-  /** canton-lsu-recovery: what the super validators communicated (successor synchronizer, sequencers). */
-  lsuParameters: 'lsuParameters',
-} as const;
-
-/** Updates an operator sends to a running corda-recovery. */
-export const CORDA_UPDATES = {
-  archiveArrived: 'archiveArrived',
-} as const;
