@@ -18,15 +18,7 @@
  *   7. Record the new migration id (later backups dump `participant-<id>`).
  */
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
-import {
-  condition,
-  executeChild,
-  patched,
-  proxyActivities,
-  setHandler,
-  sleep,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { executeChild, patched, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities, BackupFile } from '../activities';
 import { PROCEDURES, procedureWorkflowId } from '../contracts/procedures';
 import { agreeTimestampUpdate, approveUpdate } from '../contracts/updates';
@@ -35,6 +27,7 @@ import type { CantonReonboardResult, cantonReonboard } from './canton-reonboard'
 import { badInput, optionalNumber, rejectUnknownFields, requireNetworkName, requireObject } from './lib/input';
 import { networkRecoveryFor, waitForValidator } from './lib/canton';
 import { asWorkflowFailure, failureMessage, Procedure, runStamp } from './lib/procedure';
+import { conditionWithin } from './lib/poll';
 
 export interface CantonNetworkRecoveryInput {
   network: string;
@@ -182,7 +175,7 @@ export async function cantonNetworkRecovery(
   /** Waits for an operator's approval of `what`, or fails the run when nobody gives it in time. */
   const approval = async (what: string) => {
     run.await(what, 'an approver');
-    if (!(await condition(() => approvals.has(what), approvalTimeoutMs))) {
+    if (!(await conditionWithin(() => approvals.has(what), approvalTimeoutMs))) {
       throw ApplicationFailure.nonRetryable(
         `nobody gave ${what} within ${approvalTimeoutMs / 60_000} minutes`,
         'TimedOut',
@@ -218,7 +211,7 @@ export async function cantonNetworkRecovery(
       async () => {
         if (timestamp === undefined) {
           run.await(AWAIT_TIMESTAMP, 'an approver (from the super validators)');
-          if (!(await condition(() => timestamp !== undefined, timestampTimeoutMs))) {
+          if (!(await conditionWithin(() => timestamp !== undefined, timestampTimeoutMs))) {
             throw ApplicationFailure.nonRetryable(`nobody gave ${AWAIT_TIMESTAMP} in time`, 'TimedOut');
           }
         }

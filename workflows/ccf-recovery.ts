@@ -14,7 +14,7 @@
  *   9. Wait for every node PartOfNetwork, the service Open and the application ready; check recovery_count.
  *  10. Write the new service certificate where the operator's clients pick it up.
  */
-import { ApplicationFailure, condition, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, setHandler, sleep } from '@temporalio/workflow';
 import type {
   Activities,
   CcfPlan,
@@ -42,6 +42,7 @@ import {
   requireObject,
 } from './lib/input';
 import { asWorkflowFailure, failureMessage, Procedure, runStamp } from './lib/procedure';
+import { conditionWithin } from './lib/poll';
 
 export interface CcfRecoveryInput {
   network: string;
@@ -342,7 +343,7 @@ export async function ccfRecovery(rawInput: CcfRecoveryInput): Promise<CcfRecove
         'Wait for an operator to approve',
         async () => {
           run.await('approval to start the recovery', 'an operator');
-          if (!(await condition(() => approvedBy !== undefined, approvalTimeoutMs))) {
+          if (!(await conditionWithin(() => approvedBy !== undefined, approvalTimeoutMs))) {
             throw ApplicationFailure.nonRetryable(
               `nobody approved the recovery within ${approvalTimeoutMs / MINUTE} minutes`,
               'ApprovalTimedOut',
@@ -514,7 +515,7 @@ export async function ccfRecovery(rawInput: CcfRecoveryInput): Promise<CcfRecove
             'a transition_service_to_open proposal',
             `any member of ${plan!.members.map((m) => m.name).join(', ')}`,
           );
-          if (!(await condition(() => reportedProposal !== undefined, Math.max(0, governanceDeadline - now())))) {
+          if (!(await conditionWithin(() => reportedProposal !== undefined, Math.max(0, governanceDeadline - now())))) {
             throw ApplicationFailure.nonRetryable(
               'no member proposed transition_service_to_open in time',
               'GovernanceTimedOut',
@@ -554,7 +555,7 @@ export async function ccfRecovery(rawInput: CcfRecoveryInput): Promise<CcfRecove
         if (current.state === 'Open') run.await('ballots on the proposal', 'members who have not voted');
         while (current.state === 'Open') {
           const seen = humanInput;
-          await condition(() => humanInput !== seen, Math.max(pollIntervalMs * 5, 5000));
+          await conditionWithin(() => humanInput !== seen, Math.max(pollIntervalMs * 5, 5000));
           if (now() > governanceDeadline) {
             throw ApplicationFailure.nonRetryable(
               `the proposal was still open after ${governanceTimeoutMs / MINUTE} minutes`,
@@ -635,7 +636,10 @@ export async function ccfRecovery(rawInput: CcfRecoveryInput): Promise<CcfRecove
                 );
               }
               const seen = humanInput;
-              await condition(() => humanInput !== seen, reached ? pollIntervalMs : Math.max(pollIntervalMs * 5, 5000));
+              await conditionWithin(
+                () => humanInput !== seen,
+                reached ? pollIntervalMs : Math.max(pollIntervalMs * 5, 5000),
+              );
             }
           }
           if (round >= 5) {

@@ -17,7 +17,7 @@
  *   7. Reconcile again with the parties that had differences; archives are deleted only when that is clean.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import { proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities, LedgerRecoveryResult, NodeReconciliation } from '../activities';
 import { PROCEDURES } from '../contracts/procedures';
 import { archiveArrivedUpdate, type ArchiveArrived } from '../contracts/updates';
@@ -31,7 +31,7 @@ import {
   requireObject,
 } from './lib/input';
 import { samplePeers } from './lib/corda';
-import { pollUntil } from './lib/poll';
+import { conditionWithin, pollUntil } from './lib/poll';
 import { asWorkflowFailure, Procedure, runStamp } from './lib/procedure';
 
 export interface CordaRecoveryInput {
@@ -403,7 +403,7 @@ export async function cordaRecovery(rawInput: CordaRecoveryInput): Promise<Corda
             what,
             `the operator of ${view.party} (ExportTransactionsFlow requestId: ${requestId}, sealed with the network's archive key)`,
           );
-          if (!(await condition(() => arrived.has(requestId), archiveTimeoutMs))) {
+          if (!(await conditionWithin(() => arrived.has(requestId), archiveTimeoutMs))) {
             throw ApplicationFailure.nonRetryable(
               `no archive arrived from ${view.party} for request ${requestId}`,
               'TimedOut',

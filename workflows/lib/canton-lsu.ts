@@ -2,10 +2,11 @@
  * The human-facing part of a roll-forward LSU: the parameters the super validators communicate (checked,
  * recorded with who gave them), and the pure decision of when the participant has caught up.
  */
-import { condition, setHandler } from '@temporalio/workflow';
+import { setHandler } from '@temporalio/workflow';
 import { HOST_NAME, PHYSICAL_SYNCHRONIZER_ID, SEQUENCER_ID } from '../../contracts/canton-ids';
 import { lsuParametersUpdate, type LsuParameters, type SequencerSuccessor } from '../../contracts/updates';
 import type { Procedure } from './procedure';
+import { conditionWithin } from './poll';
 
 export const AWAIT_LSU_PARAMETERS =
   'the successor physical synchronizer id and sequencer successors the super validators communicated';
@@ -81,7 +82,7 @@ export async function awaitLsuParameters(
   );
   if (parameters) return parameters;
   run.await(AWAIT_LSU_PARAMETERS, 'an approver (from the super validators)');
-  return (await condition(() => parameters !== undefined, timeoutMs)) ? parameters : undefined;
+  return (await conditionWithin(() => parameters !== undefined, timeoutMs)) ? parameters : undefined;
 }
 
 export interface CatchUpObservation {
